@@ -13,9 +13,9 @@ A new estimator is one :class:`Estimator` and one :func:`register` call, and it 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class Moments:
     cov_y: np.ndarray
 
     @classmethod
-    def of(cls, x, y, a=None, b=None) -> "Moments":
+    def of(cls, x, y, a=None, b=None) -> Moments:
         def fit(z, w):
             w = np.full(z.shape[0], 1.0 / z.shape[0]) if w is None else w
             mean = w @ z

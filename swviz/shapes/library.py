@@ -6,8 +6,8 @@ Each entry of :data:`SHAPES` is a :class:`ShapeSpec` whose ``sample(n, rng)`` re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -1,0 +1,14 @@
+"""swviz app entry point: page config once, then explicit navigation over pages/."""
+
+import streamlit as st
+
+st.set_page_config(page_title="swviz", page_icon=":material/blur_on:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    st.Page("pages/shapes.py", title="Shapes", icon=":material/category:", url_path="shapes"),
+    st.Page("pages/variance.py", title="Variance", icon=":material/show_chart:", url_path="variance"),
+    st.Page("pages/flow.py", title="Gradient flow", icon=":material/animation:", url_path="flow"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,90 @@
+"""Small UI helpers shared by every page: widgets bound to the URL, errors, timing.
+
+Widget values live in the URL (``st.query_params``) so a view can be shared: each helper
+reads its initial value from the URL when it is valid, falls back to the default otherwise
+(a hand-edited URL never breaks a page), and writes the chosen value back.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import swviz
+
+
+def _qp(key):
+    return st.query_params.get(key)
+
+
+def _store(key, value):
+    st.query_params[key] = str(value)
+
+
+def select(label, options, key, default, format_func=str, **kw):
+    options = list(options)
+    raw = _qp(key)
+    initial = default
+    for o in options:
+        if str(o) == raw:
+            initial = o
+    value = st.selectbox(label, options, index=options.index(initial), key=f"w_{key}",
+                         format_func=format_func, **kw)
+    _store(key, value)
+    return value
+
+
+def multiselect(label, options, key, default, format_func=str, max_selections=None, **kw):
+    options = list(options)
+    raw = _qp(key)
+    initial = [o for o in (raw.split(",") if raw else []) if o in options] or list(default)
+    value = st.multiselect(label, options, default=initial, key=f"w_{key}", format_func=format_func,
+                           max_selections=max_selections, **kw)
+    _store(key, ",".join(value))
+    return value
+
+
+def number(label, key, default, min_value, max_value, step=None, cast=int, **kw):
+    raw = _qp(key)
+    initial = default
+    if raw is not None:
+        try:
+            v = cast(float(raw)) if cast is int else cast(raw)
+            if min_value <= v <= max_value:
+                initial = v
+        except (TypeError, ValueError):
+            pass
+    value = st.number_input(label, min_value=cast(min_value), max_value=cast(max_value), value=cast(initial),
+                            step=cast(step) if step is not None else None, key=f"w_{key}", **kw)
+    _store(key, value)
+    return value
+
+
+def slider(label, key, default, min_value, max_value, step=None, cast=int, **kw):
+    raw = _qp(key)
+    initial = default
+    if raw is not None:
+        try:
+            v = cast(float(raw))
+            if min_value <= v <= max_value:
+                initial = v
+        except (TypeError, ValueError):
+            pass
+    value = st.slider(label, min_value=cast(min_value), max_value=cast(max_value), value=cast(initial),
+                      step=cast(step) if step is not None else None, key=f"w_{key}", **kw)
+    _store(key, value)
+    return value
+
+
+def show_error(exc: Exception, what: str = "That did not work") -> None:
+    """A clear message in the page for bad input; unexpected errors say so too, no traceback."""
+    if isinstance(exc, ValueError):
+        st.error(f"{what}: {exc}", icon=":material/error:")
+    else:
+        st.error(f"{what}: unexpected {type(exc).__name__}: {exc}", icon=":material/error:")
+
+
+def estimator_label(name: str) -> str:
+    try:
+        return swviz.get_estimator(name).title
+    except ValueError:
+        return name

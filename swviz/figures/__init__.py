@@ -1,0 +1,62 @@
+"""Plotly figure builders shared by the pages and notebooks (no streamlit here).
+
+Topic modules add their own builders: ``shapes`` (meshes and measures), ``variance``
+(curves and explainers), ``flows`` (animations). This module holds the basics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+__all__ = ["clouds_figure", "SOURCE_COLOR", "TARGET_COLOR", "equal_axes_3d"]
+
+SOURCE_COLOR = "#1f77b4"
+TARGET_COLOR = "#d62728"
+
+
+def equal_axes_3d(fig: go.Figure, points: list[np.ndarray], pad: float = 0.05) -> go.Figure:
+    """Fix a 3D figure's axes to one cube around all ``points`` ((k, 3) arrays)."""
+    allp = np.concatenate([p[:, :3] for p in points])
+    lo, hi = allp.min(0), allp.max(0)
+    c, r = (lo + hi) / 2, (hi - lo).max() / 2 * (1 + pad) + 1e-12
+    axis = dict(showbackground=False, showgrid=True, zeroline=False)
+    fig.update_layout(scene=dict(
+        xaxis=dict(range=[c[0] - r, c[0] + r], **axis),
+        yaxis=dict(range=[c[1] - r, c[1] + r], **axis),
+        zaxis=dict(range=[c[2] - r, c[2] + r], **axis),
+        aspectmode="cube",
+    ))
+    return fig
+
+
+def clouds_figure(
+    clouds: list[np.ndarray],
+    names: list[str],
+    colors: list[str] | None = None,
+    height: int = 520,
+    marker_size: float = 2.5,
+) -> go.Figure:
+    """Point clouds in one figure: 3D with equal aspect, or 2D with equal scale.
+
+    clouds : list of (n_k, d) float, d in {2, 3}
+    """
+    colors = colors or [SOURCE_COLOR, TARGET_COLOR, "#2ca02c", "#9467bd"]
+    d = clouds[0].shape[1]
+    fig = go.Figure()
+    for pts, name, color in zip(clouds, names, colors):
+        pts = np.asarray(pts, dtype=np.float32)
+        if d == 3:
+            fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", name=name,
+                                       marker=dict(size=marker_size, color=color, opacity=0.8)))
+        else:
+            y = pts[:, 1] if d > 1 else np.zeros(len(pts))
+            fig.add_trace(go.Scattergl(x=pts[:, 0], y=y, mode="markers", name=name,
+                                       marker=dict(size=marker_size + 2, color=color, opacity=0.7)))
+    if d == 3:
+        equal_axes_3d(fig, [np.asarray(c) for c in clouds])
+    else:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    return fig
