@@ -64,11 +64,12 @@ with right:
     else:
         c1, c2, c3 = st.columns(3)
         se = "" if np.isnan(res.stderr) else f" ± {res.stderr:.3g}"
-        c1.metric(f"Estimate of SW{p}^{p} ({ui.estimator_label(estimator)})", f"{res.value:.6g}",
+        sw = ui.sw_symbol(p)
+        c1.metric(f"Estimate of {sw} ({ui.estimator_label(estimator)})", f"{res.value:.6g}",
                   help=f"± one standard error{se}")
-        c1.caption(f"estimate {res.value:.6g}{se} · SW{p} = {res.distance:.5g}")
+        c1.caption(f"estimate {res.value:.6g}{se} · {ui.sw_symbol(p, power=False)} = {res.distance:.5g}")
         rel = (res.value - ref.value) / ref.value if ref.value else float("nan")
-        c2.metric(f"Reference SW{p}^{p}", f"{ref.value:.6g}", delta=f"{rel:+.2%} error of the estimate",
+        c2.metric(f"Reference {sw}", f"{ref.value:.6g}", delta=f"{rel:+.2%} error of the estimate",
                   delta_color="off")
         c2.caption(f"{ref.method} (± {ref.stderr:.1g})")
         c3.metric("Time for the estimate", f"{elapsed * 1e3:.1f} ms")

@@ -83,6 +83,16 @@ def show_error(exc: Exception, what: str = "That did not work") -> None:
         st.error(f"{what}: unexpected {type(exc).__name__}: {exc}", icon=":material/error:")
 
 
+_SUB = str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉.")
+_SUP = str.maketrans("0123456789.", "⁰¹²³⁴⁵⁶⁷⁸⁹·")
+
+
+def sw_symbol(p, power: bool = True) -> str:
+    """``SW₂²`` for p = 2 (``SW₂`` without the power)."""
+    s = f"{float(p):g}"
+    return "SW" + s.translate(_SUB) + (s.translate(_SUP) if power else "")
+
+
 def estimator_label(name: str) -> str:
     try:
         return swviz.get_estimator(name).title

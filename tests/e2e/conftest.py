@@ -88,3 +88,9 @@ def settle(page, timeout: float = 60.0) -> None:
             break
         time.sleep(0.25)
     time.sleep(1.0)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` (Streamlit's react-aria combobox)."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
