@@ -1,4 +1,268 @@
-import streamlit as st
+"""Gradient flow: the source carried onto the target by estimated SW gradients, estimator against estimator."""
 
-st.title("flow")
-st.info("This page is being built.")
+from __future__ import annotations
+
+import io
+import math
+import threading
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+import swviz
+from pages import pair, ui
+from swviz.figures.flows import flow_animation, w2_figure
+from swviz.flows import LOSSES, MESH_MEASURES, PRESETS
+from swviz.shapes import Shape, shape_to_ply, to_measure
+
+MAX_ESTIMATORS = 4
+ANIMATION_FRAMES = 48  # evenly spread frames; the W_2^2 steps join them (at most 60 are sent)
+CURVE_POINTS = 10  # log-spaced W_2^2 evaluations besides the table's steps
+MODES = {"points": "point cloud", "mesh": "mesh (vertices flow, faces kept)"}
+
+
+class _Cancelled(Exception):
+    """Raised from the progress callback when the script run was stopped."""
+
+
+@st.cache_data(show_spinner=False, max_entries=24)
+def _flow(x0, y, a, b, faces, estimator, L, h, n_steps, seed, loss, record_every, w2_steps, measure, smoothing,
+          n_samples, _progress=None):
+    common = dict(estimator=estimator, n_projections=L, step_size=h, n_steps=n_steps, seed=seed,
+                  record_every=record_every, loss=loss, w2_steps=w2_steps, progress=_progress)
+    if faces is None:
+        return swviz.gradient_flow(x0, y, a, b, **common)
+    return swviz.mesh_flow(x0, faces, y, b, measure=measure, n_samples=n_samples, smoothing=smoothing, **common)
+
+
+def _run_all(jobs: list[dict]) -> list:
+    """The flows, one after another on a worker thread, with a progress bar drawn from here.
+
+    The cached function never touches an element (its messages would be replayed on a
+    cache hit); the bar appears only when the results are not already cached, and a
+    stopped run tells the worker to give up.
+    """
+    results: list = [None] * len(jobs)
+    state = {"frac": 0.0, "text": "Starting the flows…", "cancel": False, "error": None}
+
+    def work():
+        try:
+            for i, job in enumerate(jobs):
+                def progress(frac, msg, i=i):
+                    if state["cancel"]:
+                        raise _Cancelled
+                    state["frac"], state["text"] = (i + frac) / len(jobs), msg
+
+                results[i] = _flow(**job, _progress=progress)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the script thread
+            state["error"] = exc
+
+    worker = threading.Thread(target=work, name="swviz-flow", daemon=True)
+    add_script_run_ctx(worker, get_script_run_ctx())
+    worker.start()
+    bar = None
+    try:
+        while worker.is_alive():
+            worker.join(0.12)
+            if worker.is_alive():
+                bar = bar or st.progress(0.0, text="Computing the flows…")
+                bar.progress(min(max(state["frac"], 0.0), 1.0), text=state["text"])
+    finally:
+        if worker.is_alive():  # the run was stopped (a widget changed): let the worker go
+            state["cancel"] = True
+    if bar is not None:
+        bar.empty()
+    if state["error"] is not None:
+        raise state["error"]
+    return results
+
+
+def _subsample(points, weights, n, seed):
+    """At most ``n`` atoms, drawn without replacement (weights renormalised)."""
+    if points.shape[0] <= n:
+        return points, weights
+    idx = np.sort(np.random.default_rng(seed).choice(points.shape[0], n, replace=False))
+    return points[idx], None if weights is None else weights[idx] / weights[idx].sum()
+
+
+def _curve_steps(n_steps: int, table: list[int]) -> list[int]:
+    geo = np.unique(np.round(np.geomspace(1, n_steps, CURVE_POINTS - 1)).astype(int))
+    return sorted(set([0, *geo.tolist(), n_steps, *table]))
+
+
+def _parse_steps(text: str, n_steps: int, default: list[int]) -> tuple[list[int], str | None]:
+    try:
+        steps = sorted({int(float(s)) for s in text.replace(";", ",").split(",") if s.strip()})
+    except ValueError:
+        return default, f"could not read table steps {text!r}; using {default}"
+    kept = [s for s in steps if 0 <= s <= n_steps]
+    if not kept:
+        return default, f"no table step lies in [0, {n_steps}]; using {default}"
+    return kept[:12], None
+
+
+def _npy(frames) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(frames, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _apply_preset():
+    p = PRESETS[st.session_state["w_fpreset"]]
+    ui.reset_to({"fest": list(p.estimators), "fL": p.n_projections, "fsteps": p.n_steps, "fh": p.step_size,
+                 "floss": p.loss, "fn": p.n_points, "ftable": ", ".join(map(str, p.table_steps))})
+
+
+# --------------------------------------------------------------------------- page
+
+st.title("Gradient flow")
+st.markdown(
+    "The source's particles slide onto the target by Euler steps on an **estimated** sliced "
+    "Wasserstein loss, with fresh directions at every step, one flow per estimator. A better "
+    "estimate of the gradient (the control variates of Nguyen & Ho) brings the particles closer "
+    "to the target for the same number of directions."
+)
+st.latex(r"z_i \leftarrow z_i - h\,\frac{1}{a_i}\nabla_{z_i}\widehat{SW}_2^2,\qquad "
+         r"\nabla_{z_i} W_2^2(\theta) = \tfrac{2}{n}\bigl(\theta^\top z_i"
+         r" - \theta^\top y_{\sigma_\theta(i)}\bigr)\,\theta")
+st.caption(
+    "σθ(i) is the rank of particle i on the line θ (quantile matching for unequal sizes or weights). "
+    "An estimate that averages slices moves the particles by the same average of slice gradients; "
+    "the control-variate estimates add the gradient of their control term, which depends on the "
+    "source's mean and covariance (it falls back to plain Monte Carlo when the means meet, never NaN). "
+    "With the loss SW₂ the step is divided by 2 SW₂, so h = 0.01 is the paper's update on n SW₂."
+)
+
+pair.sidebar_summary()
+source, target = pair.current_pair()
+names = list(swviz.ESTIMATORS)
+
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns([1, 2.6, 1, 1.3])
+    with c1:
+        preset_name = ui.select("Preset", list(PRESETS), "fpreset", "fast", on_change=_apply_preset,
+                                help="; ".join(f"{k}: {p.description}" for k, p in PRESETS.items()))
+    preset = PRESETS[preset_name]
+    with c2:
+        chosen = ui.multiselect("Estimators (up to 4)", names, "fest", [e for e in preset.estimators if e in names],
+                                format_func=ui.estimator_label, max_selections=MAX_ESTIMATORS)
+    with c3:
+        loss = ui.select("Loss", list(LOSSES), "floss", preset.loss,
+                         format_func=lambda k: {"sw2": "SW₂²", "sw": "SW₂"}[k], help=" · ".join(LOSSES.values()))
+    with c4:
+        mode = ui.select("Flow", list(MODES), "fmode", "points", format_func=MODES.get)
+    c1, c2, c3, c4, c5, c6 = st.columns(6)
+    with c1:
+        L = ui.number("Directions L", "fL", preset.n_projections, 1, 2000, step=1)
+    with c2:
+        n_steps = ui.number("Steps", "fsteps", preset.n_steps, 1, 20000, step=50)
+    with c3:
+        h = ui.number("Step size h", "fh", preset.step_size, 1e-4, 5.0, step=0.01, cast=float, format="%.4g")
+    with c4:
+        seed = ui.number("Seed", "fseed", 0, 0, 2**31 - 1)
+    with c5:
+        n_points = ui.number("Particles", "fn", preset.n_points, 16, 4096, step=128,
+                             help="Atoms of each measure (subsampled from the pair); W₂² is exact OT on them.")
+    with c6:
+        table_text = ui.text("Table steps", "ftable", ", ".join(map(str, preset.table_steps)),
+                             help="Steps at which the table reports W₂² (comma-separated).")
+    mesh_opts = {}
+    if mode == "mesh":
+        m1, m2, _ = st.columns([1, 1, 2])
+        with m1:
+            mesh_opts["measure"] = ui.select("Mesh measure", list(MESH_MEASURES), "fmeasure", "surface",
+                                             help=" · ".join(f"{k}: {v}" for k, v in MESH_MEASURES.items()))
+        with m2:
+            mesh_opts["smoothing"] = ui.slider("Laplacian smoothing", "fsmooth", 0.3, 0.0, 0.95, step=0.05,
+                                               cast=float, help="Each vertex's velocity is mixed with its "
+                                               "neighbours' by this weight, so the surface stays clean.")
+
+if not chosen:
+    st.info("Pick at least one estimator.")
+    st.stop()
+
+# the flowing measure and the target ------------------------------------------------------
+notes = []
+src_shape = getattr(source, "shape", None)
+tgt_shape = getattr(target, "shape", None)
+x, a, y, b = source.points, source.weights, target.points, target.weights
+if source.dim > 3:  # a 6-D varifold cannot be drawn: flow the surface samples instead
+    notes.append("The pair is an oriented varifold (6-D atoms); the flow uses uniform surface samples instead.")
+    sm = to_measure(src_shape, "surface", source.n, 0)
+    tm = to_measure(tgt_shape, "surface", target.n, 1)
+    x, a, y, b = sm.points, sm.weights, tm.points, tm.weights
+faces = None
+if mode == "mesh":
+    if src_shape is None or not src_shape.is_mesh or src_shape.dim != 3:
+        st.info(f"The source {source.name!r} is not a 3D mesh: mesh mode needs one (pick a mesh on the Shapes "
+                "page, e.g. the sphere or an upload). Showing the point-cloud flow.")
+        mode = "points"
+    else:
+        x, a, faces = src_shape.vertices, None, src_shape.faces
+x, a = (x, a) if mode == "mesh" else _subsample(x, a, int(n_points), int(seed))
+y, b = _subsample(y, b, int(n_points), int(seed) + 1)
+if preset.scale != 1.0 or preset.shift != 0.0:
+    x, y = preset.prepare(x, y)
+    notes.append(f"Preset {preset.name!r}: shapes scaled ×{preset.scale:g}, source shifted by "
+                 f"−{preset.shift:g} and target by +{preset.shift:g} on every coordinate.")
+
+table_steps, warn = _parse_steps(table_text, int(n_steps), [int(n_steps)])
+if warn:
+    notes.append(warn)
+w2_steps = _curve_steps(int(n_steps), table_steps)
+record_every = max(1, math.ceil(int(n_steps) / ANIMATION_FRAMES))
+mesh_measure = mesh_opts.get("measure", "surface")
+jobs = [dict(x0=x, y=y, a=a, b=b, faces=faces, estimator=e, L=int(L), h=float(h), n_steps=int(n_steps),
+             seed=int(seed), loss=loss, record_every=record_every, w2_steps=w2_steps, measure=mesh_measure,
+             smoothing=float(mesh_opts.get("smoothing", 0.0)), n_samples=int(n_points)) for e in chosen]
+for note in notes:
+    st.caption(note)
+
+try:
+    results = _run_all(jobs)
+except _Cancelled:
+    st.stop()
+except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a traceback
+    ui.show_error(exc, "Could not run the flow")
+    st.stop()
+
+labels = [ui.estimator_label(e) for e in chosen]
+dim = results[0].frames.shape[2]
+if dim > 3:
+    st.warning(f"These measures live in {dim}D and cannot be animated; the curves and the table still hold.")
+else:
+    st.plotly_chart(flow_animation(list(zip(labels, [r.frames for r in results])), results[0].steps, y, faces),
+                    width="stretch", key="flow_animation")
+    st.caption("Press ▶ Play or drag the slider; the target is drawn faintly. "
+               + ("Mesh mode: the vertices flow and the faces are kept." if faces is not None else ""))
+
+left, right = st.columns([1.3, 1], gap="large")
+with left:
+    st.plotly_chart(w2_figure([(lab, r.w2_steps, r.w2) for lab, r in zip(labels, results)], results[0].w2_method),
+                    width="stretch", key="flow_w2")
+with right:
+    st.subheader("W₂² at chosen steps")
+    table = pd.DataFrame({f"step {s}": [r.w2_at(s) for r in results] for s in table_steps}, index=labels)
+    st.dataframe(table.style.format("{:.4g}"), width="stretch")
+    st.caption(f"W₂² by {results[0].w2_method}; one run, seed {int(seed)}, L = {int(L)}, h = {float(h):g}, "
+               f"loss {'SW₂²' if loss == 'sw2' else 'SW₂'}, {x.shape[0]:,} → {y.shape[0]:,} atoms.")
+    timing = pd.DataFrame({
+        "flow (s)": [r.flow_seconds for r in results],
+        "W₂² (s)": [r.w2_seconds for r in results],
+        "gradient": [r.gradient for r in results],
+    }, index=labels)
+    st.dataframe(timing.style.format({"flow (s)": "{:.2f}", "W₂² (s)": "{:.2f}"}), width="stretch")
+
+st.subheader("Export")
+cols = st.columns(len(results))
+for col, lab, e, r in zip(cols, labels, chosen, results):
+    with col:
+        st.markdown(f"**{lab}**")
+        st.download_button("Trajectory (NPY)", _npy(r.frames), file_name=f"flow_{e}_trajectory.npy",
+                           mime="application/octet-stream", key=f"dl_npy_{e}",
+                           help=f"float32 array (frames, points, d) at steps {r.steps[0]}..{r.steps[-1]}")
+        final = Shape(f"flow_{e}_final", r.final, r.faces, origin="upload")
+        st.download_button("Final state (PLY)", shape_to_ply(final), file_name=f"flow_{e}_final.ply",
+                           mime="application/octet-stream", key=f"dl_ply_{e}")

@@ -98,3 +98,23 @@ def estimator_label(name: str) -> str:
         return swviz.get_estimator(name).title
     except ValueError:
         return name
+
+
+def text(label, key, default, **kw):
+    """A text input bound to the URL (any string is accepted; the page parses it)."""
+    raw = _qp(key)
+    initial = default if raw is None else str(raw)
+    value = st.text_input(label, value=initial, key=f"w_{key}", **kw)
+    _store(key, value)
+    return value
+
+
+def reset_to(values: dict) -> None:
+    """Set URL-bound widgets to ``values`` (URL key -> value) on the next run, e.g. from a preset.
+
+    Call it from a widget callback: it writes the URL and drops the widgets' session state, so
+    each helper rebuilds its widget from the URL without the "default and Session State" warning.
+    """
+    for key, value in values.items():
+        st.query_params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        st.session_state.pop(f"w_{key}", None)

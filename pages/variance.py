@@ -1,4 +1,383 @@
+"""Variance: which estimator of SW wins on the current pair, by how much, at what cost.
+
+Widgets -> one ``swviz.variance_study`` call -> figures. The study's result is kept in a small
+global store (``st.cache_resource``) rather than ``st.cache_data`` because the study draws its
+own progress bar and first curves while it runs, and a ``st.cache_data`` function may not
+write into elements created outside it; everything else here is ``st.cache_data``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("variance")
-st.info("This page is being built.")
+import swviz
+from pages import pair, ui
+from swviz.figures.variance import (
+    distances_figure,
+    error_curves_figure,
+    error_time_figure,
+    estimator_colors,
+    slice_figures,
+)
+from swviz.study import DEFAULT_ESTIMATORS, DEFAULT_L_GRID
+
+#: Study sizes that run without a click (estimated seconds on two cores).
+AUTO_RUN_SECONDS = 20.0
+#: Rough cost of one slice per point of the pair, in seconds (measured on two cores).
+SECONDS_PER_POINT_SLICE = 7e-9
+
+
+# --------------------------------------------------------------------------- cached computations
+
+
+def _fingerprint(m) -> str:
+    h = hashlib.sha1(np.ascontiguousarray(m.points).tobytes())
+    if m.weights is not None:
+        h.update(np.ascontiguousarray(m.weights).tobytes())
+    return h.hexdigest()
+
+
+@st.cache_data(show_spinner="Computing the reference value…", max_entries=32)
+def _reference(x, y, a, b, p):
+    return swviz.reference_sw(x, y, a, b, p=p)
+
+
+@st.cache_resource(show_spinner=False)
+def _study_store() -> tuple[OrderedDict, threading.Lock]:
+    return OrderedDict(), threading.Lock()
+
+
+def _stored_study(key):
+    store, lock = _study_store()
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    return None
+
+
+def _keep_study(key, result) -> None:
+    store, lock = _study_store()
+    with lock:
+        store[key] = result
+        while len(store) > 16:
+            store.popitem(last=False)
+
+
+@st.cache_data(show_spinner="Explaining the slice…", max_entries=64)
+def _slice(x, y, a, b, theta, p):
+    return swviz.explain_slice(x, y, a, b, theta, p)
+
+
+@st.cache_data(show_spinner="Ascending to Max-SW and v-DSW…", max_entries=16)
+def _distances(x, y, a, b, p, kappa, L, seed):
+    ebsw = swviz.energy_sw(x, y, a, b, p=p, n_projections=L, seed=seed)
+    msw = swviz.max_sw(x, y, a, b, p=p, seed=seed)
+    vdsw = swviz.vmf_dsw(x, y, a, b, p=p, kappa=kappa, n_projections=L, seed=seed, init=msw.direction)
+    return ebsw, vdsw, msw
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _grid(spacing: str, lo: int, hi: int, count: int) -> list[int]:
+    lo, hi = min(lo, hi), max(lo, hi)
+    if spacing == "powers of 2":
+        ks = range(math.ceil(math.log2(lo)), math.floor(math.log2(hi)) + 1)
+        grid = [2**k for k in ks]
+        return grid or [2 ** round(math.log2(lo))]
+    return sorted({int(round(v)) for v in np.geomspace(lo, hi, count)})
+
+
+def _fmt_factor(v: float) -> str:
+    if not np.isfinite(v):
+        return "—"
+    return f"×{v:.3g}" if v < 1e4 else f"×{v:.1e}"
+
+
+def _direction_from_angles(d: int, azimuth: float, polar: float) -> np.ndarray:
+    a, t = np.radians(azimuth), np.radians(polar)
+    if d == 2:
+        return np.array([np.cos(a), np.sin(a)])
+    theta = np.zeros(d)
+    theta[:3] = [np.sin(t) * np.cos(a), np.sin(t) * np.sin(a), np.cos(t)]
+    return theta
+
+
+def _labels(names):
+    return [ui.estimator_label(n) for n in names]
+
+
+# --------------------------------------------------------------------------- page
+
+st.title("Variance of sliced Wasserstein estimators")
+st.markdown(
+    "Every estimator below targets the same number, $SW_p^p(\\mu,\\nu)$. They differ in **how the $L$ "
+    "directions are chosen** (i.i.d. uniform, or a low-discrepancy set on the sphere) and **how the $L$ "
+    "one-dimensional costs are combined** (a plain mean, or a regression on control variates whose mean "
+    "is known exactly). A study repeats each estimator many times at each $L$ and measures its error "
+    "against a near-exact reference: the lower the curve, the fewer slices you need."
+)
+with st.expander("The estimators in formulas", icon=":material/function:"):
+    st.markdown("**Monte Carlo** (error $\\propto L^{-1/2}$), with $\\theta_l$ i.i.d. uniform on $S^{d-1}$:")
+    st.latex(r"\widehat{SW}_p^p=\frac1L\sum_{l=1}^L W_l,\qquad W_l=W_p^p(\theta_{l\#}\mu,\theta_{l\#}\nu)")
+    st.markdown(
+        "**Control variates** (Nguyen & Ho 2024, $p=2$): fit a Gaussian to each measure; its projected "
+        "closed forms $C(\\theta)$ have exact means, and $\\gamma$ is the least-squares slope of $W$ on $C$:")
+    st.latex(r"C_{low}=(\theta^\top\Delta m)^2,\quad C_{up}=C_{low}+\theta^\top(\Sigma_\mu+\Sigma_\nu)\theta,\quad"
+             r"\widehat{SW}=\overline W-\gamma\,(\overline C-\mathbb E\,C)")
+    st.markdown(
+        "**Spherical-harmonics control variates** (Leluc et al. 2024): regress $W_l$ on all even harmonics "
+        "up to a degree; the intercept is the estimate (degree 2 contains both Gaussian control variates).")
+    st.latex(r"\widehat{SW}=\hat\beta_0,\qquad (\hat\beta_0,\hat\beta)=\arg\min\sum_l"
+             r"\Bigl(W_l-\beta_0-\sum_k\beta_k\varphi_k(\theta_l)\Bigr)^2")
+    st.markdown(
+        "**Quasi-Monte Carlo** (Nguyen, Bariletto & Ho 2024, $d=3$): replace random directions by a "
+        "low-discrepancy set (generalized spiral, equal-area or Gaussian Sobol, maximal distance, Coulomb "
+        "energy). Randomised QMC rotates the whole set at random (or scrambles Sobol) and stays unbiased. "
+        "Dotted curves are deterministic sets (no variance, only bias).")
+
+pair.sidebar_summary()
+source, target = pair.current_pair()
+x, y, a, b = source.points, target.points, source.weights, target.weights
+d = source.dim
+available = [n for n in swviz.ESTIMATORS if (swviz.get_estimator(n).dims is None or d in swviz.get_estimator(n).dims)]
+defaults = [n for n in DEFAULT_ESTIMATORS if n in available] or ["mc"]
+
+
+def study_tab(ref, p, seed) -> None:
+    c1, c2, c3, c4 = st.columns([3.2, 1.2, 1.2, 1.2], gap="medium")
+    with c1:
+        names = ui.multiselect("Estimators", available, "v_est", defaults, format_func=ui.estimator_label,
+                               help="Estimators of SW itself. Those that exist only in 3D are hidden for other d.")
+    with c2:
+        spacing = ui.select("L grid", ["powers of 2", "log-spaced"], "v_grid", "powers of 2")
+        count = ui.slider("values of L (log-spaced)", "v_Ln", 7, 2, 12, disabled=spacing == "powers of 2")
+    with c3:
+        L_lo = ui.number("smallest L", "v_Lmin", DEFAULT_L_GRID[0], 2, 100_000)
+        L_hi = ui.number("largest L", "v_Lmax", DEFAULT_L_GRID[-1], 2, 100_000)
+    with c4:
+        repeats = ui.number("repeats", "v_R", 100, 2, 2000, step=10)
+        metric = ui.select("curve", ["rmse", "std"], "v_metric", "rmse",
+                           format_func=lambda m: "RMSE vs reference" if m == "rmse" else "std over repeats")
+    grid = _grid(spacing, int(L_lo), int(L_hi), int(count))
+    st.caption(f"L grid: {', '.join(map(str, grid))} · pair: {source.n:,} + {target.n:,} atoms in {d}D")
+
+    if not names:
+        st.info("Pick at least one estimator.", icon=":material/info:")
+        return
+    if p != 2 and any(n in ("lcv", "ucv") or "cv" in n for n in names):
+        st.caption("The Gaussian control variates are built for p = 2; for other p they remain valid "
+                   "(unbiased up to O(1/L)) but reduce the variance less.")
+    sobol = [n for n in names if swviz.get_estimator(n).extra.get("sobol")]
+    off = [L for L in grid if L & (L - 1)]
+    if sobol and off:
+        st.warning(f"{', '.join(_labels(sobol))}: Sobol points keep their balance only when L is a power of 2; "
+                   f"{', '.join(map(str, off))} are not.", icon=":material/warning:")
+
+    key = (_fingerprint(source), _fingerprint(target), tuple(names), tuple(grid), int(repeats), p, int(seed))
+    result = _stored_study(key)
+    slices = sum(int(repeats) * (max(grid) if swviz.get_estimator(n).nested else sum(grid)) for n in names)
+    estimate = slices * (source.n + target.n) * SECONDS_PER_POINT_SLICE
+    colors = estimator_colors(names)
+    if result is None:
+        run = estimate <= AUTO_RUN_SECONDS or st.button(
+            f"Run this study (about {estimate:.0f} s)", type="primary", icon=":material/play_arrow:")
+        if not run:
+            st.info(f"This study slices the pair up to {slices:,} times; it starts when you click.",
+                    icon=":material/hourglass_top:")
+            return
+        bar = st.progress(0.0, text="Starting the study…")
+        live = st.empty()
+        t0 = time.perf_counter()
+        last = [0.0]
+
+        def progress(fraction: float, frame: pd.DataFrame) -> None:
+            bar.progress(fraction, text=f"Slicing… {fraction:.0%} · {time.perf_counter() - t0:.1f} s")
+            now = time.perf_counter()
+            if frame["L"].nunique() >= 2 and now - last[0] > 0.4:  # a curve needs two points
+                last[0] = now
+                live.plotly_chart(error_curves_figure(frame, metric, colors=colors,
+                                                      title="first curves (the study is running)"))
+
+        try:
+            frame = swviz.variance_study(x, y, a, b, estimators=names, L_grid=grid, n_repeats=int(repeats), p=p,
+                                         seed=int(seed), reference=ref, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a message
+            bar.empty()
+            live.empty()
+            ui.show_error(exc, "Could not run the study")
+            return
+        result = {"frame": frame, "seconds": time.perf_counter() - t0}
+        _keep_study(key, result)
+        bar.empty()
+        live.empty()
+
+    frame = result["frame"]
+    sw = ui.sw_symbol(p)
+    m1, m2, m3, m4 = st.columns([1.1, 1, 1, 1])
+    m1.metric(f"Reference {sw}", f"{ref.value:.6g}", help=ref.method)
+    m1.caption(f"{ref.method} (error estimate {ref.stderr:.1g})")
+    at_max = frame[frame["L"] == max(grid)].dropna(subset=[metric])
+    if not at_max.empty:
+        best = at_max.loc[at_max[metric].idxmin()]
+        m2.metric(f"Lowest {'RMSE' if metric == 'rmse' else 'std'} at L = {max(grid)}", f"{best[metric]:.2g}")
+        m2.caption(f"by {best['label']}")
+        mc_rows = frame[(frame["estimator"] == "mc") & (frame["L"] == max(grid))]
+        if not mc_rows.empty and best[metric] > 0:
+            m3.metric("Its error² vs MC's", _fmt_factor((mc_rows[metric].iloc[0] / best[metric]) ** 2))
+            m3.caption(f"MC needs that many times more slices for the same {metric.upper()}")
+    m4.metric("Study time", f"{result['seconds']:.1f} s")
+    m4.caption(f"{int(repeats)} repeats × {len(grid)} values of L · {len(names)} estimators")
+
+    left, right = st.columns([1.45, 1], gap="medium")
+    with left:
+        st.plotly_chart(error_curves_figure(frame, metric, colors=colors), key="v_curves")
+        st.caption("Bands: " + ("10%–90% of |estimate − reference| over the repeats." if metric == "rmse"
+                                else "90% chi-square interval of the standard deviation.")
+                   + " Dashed grey: the Monte Carlo rate L^(-1/2). Dotted curves: deterministic sets.")
+    with right:
+        st.plotly_chart(error_time_figure(frame, metric, colors=colors), key="v_time")
+        st.caption("Seconds per estimate include drawing and slicing its L directions (the real cost of "
+                   "running it alone) and its combination step.")
+
+    notes = frame[frame["note"] != ""].drop_duplicates("estimator")
+    for _, row in notes.iterrows():
+        skipped = frame[(frame["estimator"] == row["estimator"]) & (frame["note"] != "")]["L"].tolist()
+        st.info(f"{row['label']} skipped at L = {', '.join(map(str, skipped))}: {row['note']}",
+                icon=":material/info:")
+
+    st.subheader("Variance-reduction factors against Monte Carlo")
+    baseline = "mc" if "mc" in names else names[0]
+    table = swviz.reduction_table(frame, baseline=baseline)
+    st.dataframe(table.map(_fmt_factor), width="stretch")
+    st.caption(f"Var[{ui.estimator_label(baseline)}] / Var[estimator] at equal L for random estimators; "
+               "MSE ratio for deterministic sets (they have no variance). Above ×1 the estimator wins.")
+
+    params = {"source": source.name, "target": target.name, "n_source": source.n, "n_target": target.n, "d": d,
+              "estimators": names, "L_grid": grid, "n_repeats": int(repeats), "p": p, "seed": int(seed),
+              "reference": {"value": ref.value, "method": ref.method, "error_estimate": ref.stderr}}
+    e1, e2, _ = st.columns([1, 1, 2])
+    e1.download_button("Study as CSV", frame.to_csv(index=False), "swviz_variance_study.csv", "text/csv",
+                       icon=":material/download:")
+    e2.download_button("Study as JSON", json.dumps({"params": params, "rows": json.loads(frame.to_json(
+        orient="records"))}, indent=1), "swviz_variance_study.json", "application/json", icon=":material/download:")
+
+
+
+def slice_tab(ref, p) -> None:
+    st.markdown(
+        "One slice is a one-dimensional optimal transport problem: project both shapes on $\\theta$, sort, and "
+        "match rank by rank. Its cost $W_p^p(\\theta)$ is one sample of every estimator above; the control "
+        "variates are cheap closed forms that move with it.")
+    s1, s2 = st.columns([1, 3], gap="medium")
+    with s1:
+        if d == 1:
+            st.info("In one dimension there is only one slice: SW is the exact 1D distance.")
+            theta = np.ones(1)
+        else:
+            azimuth = ui.slider("azimuth φ (degrees)", "v_phi", 30, 0, 360 if d > 2 else 180)
+            polar = ui.slider("polar angle (degrees, from +z)", "v_pol", 60, 0, 180) if d >= 3 else 90
+            theta = _direction_from_angles(d, azimuth, polar)
+            if d > 3:
+                st.caption(f"d = {d}: the angles move θ within the first three coordinates.")
+        try:
+            view = _slice(x, y, a, b, theta, p)
+        except Exception as exc:  # noqa: BLE001
+            ui.show_error(exc, "Could not explain this slice")
+            return
+        st.code(f"θ = ({', '.join(f'{v:+.3f}' for v in view.theta[:6])}{', …' if d > 6 else ''})", language=None)
+        st.metric(f"W{ui.sw_symbol(p)[2:]}(θ) on this slice", f"{view.value:.5g}",
+                  f"{view.value / ref.value:.2f} × {ui.sw_symbol(p)}" if ref.value else None, delta_color="off")
+        st.markdown(
+            f"| control variate | at θ | exact mean |\n|---|---|---|\n"
+            f"| C_low = (θᵀΔm)² | {view.c_low:.5g} | {view.mean_c_low:.5g} |\n"
+            f"| C_up = C_low + θᵀ(Σμ+Σν)θ | {view.c_up:.5g} | {view.mean_c_up:.5g} |\n"
+            f"| {ui.sw_symbol(p)} (reference) | | {ref.value:.5g} |")
+        if p == 2:
+            ok = view.c_low - 1e-12 <= view.value <= view.c_up + 1e-12
+            st.caption(("✓ " if ok else "✗ ") + "C_low ≤ W₂²(θ) ≤ C_up holds slice by slice (p = 2).")
+    with s2:
+        figs = slice_figures(view, x, y, (f"source: {source.name}", f"target: {target.name}"))
+        r1, r2 = st.columns(2)
+        with r1:
+            st.plotly_chart(figs["shapes"], key="v_slice_shapes")
+        with r2:
+            st.plotly_chart(figs["histograms"], key="v_slice_hist")
+        r3, r4 = st.columns(2)
+        with r3:
+            st.plotly_chart(figs["quantiles"], key="v_slice_quant")
+        with r4:
+            st.plotly_chart(figs["matching"], key="v_slice_match")
+
+
+
+def other_tab(ref, p, seed) -> None:
+    st.markdown(
+        "These are **different distances**, not estimators of SW: they replace the uniform law of $\\theta$ by "
+        "one that favours informative slices, so their values sit above SW. Max-SW keeps only the best slice "
+        "(projected gradient ascent); v-DSW averages over a von Mises-Fisher cap of concentration $\\kappa$ around "
+        "the best location ($\\kappa=0$ gives SW, $\\kappa\\to\\infty$ Max-SW); energy-SW reweights uniform slices by "
+        "$\\mathrm{softmax}(W_l)$.")
+    o1, o2, o3 = st.columns(3)
+    with o1:
+        kappa = ui.number("κ (vMF concentration)", "v_kappa", 10.0, 0.0, 1000.0, step=1.0, cast=float)
+    with o2:
+        L_other = ui.number("slices for v-DSW and energy-SW", "v_Lo", 256, 8, 4096, step=64)
+    with o3:
+        st.caption("All values are p-th powers, comparable with the SW estimates of the study.")
+    if d < 2:
+        st.info("In one dimension every slicing distribution gives the same 1D distance.")
+    else:
+        try:
+            ebsw, vdsw, msw = _distances(x, y, a, b, p, float(kappa), int(L_other), int(seed))
+        except Exception as exc:  # noqa: BLE001
+            ui.show_error(exc, "Could not compute the other distances")
+        else:
+            k1, k2, k3, k4 = st.columns(4)
+            sw = ui.sw_symbol(p)
+            k1.metric(f"{sw} (reference)", f"{ref.value:.5g}")
+            k2.metric(f"energy-{sw}", f"{ebsw.value:.5g}", f"{ebsw.value / ref.value:.2f} × SW", delta_color="off")
+            k3.metric(f"v-D{sw} (κ = {kappa:g})", f"{vdsw.value:.5g}", f"{vdsw.value / ref.value:.2f} × SW",
+                      delta_color="off")
+            k4.metric(f"Max-{sw}", f"{msw.value:.5g}", f"{msw.value / ref.value:.2f} × SW", delta_color="off")
+            values = {"SW": ref.value, "energy-SW": ebsw.value, "v-DSW": vdsw.value, "Max-SW": msw.value}
+            bars, dirs = distances_figure(values, {"energy-SW (heaviest slice)": ebsw, "v-DSW location": vdsw,
+                                                   "Max-SW direction": msw}, x, y,
+                                          (f"source: {source.name}", f"target: {target.name}"))
+            q1, q2 = st.columns([1, 1.3])
+            q1.plotly_chart(bars, key="v_other_bars")
+            q2.plotly_chart(dirs, key="v_other_dirs")
+            st.caption(f"Max-SW: {len(msw.history)} ascent steps from the best of {msw.params['n_candidates']} "
+                       f"random directions · v-DSW: {len(vdsw.history)} steps over the location with "
+                       f"{vdsw.directions.shape[0]} vMF samples (standard error {vdsw.params['stderr']:.2g}).")
+
+
+st.markdown("")
+top1, top2, _ = st.columns([1, 1, 4])
+with top1:
+    p = ui.select("p (ground cost exponent)", [1, 2, 3], "v_p", 2)
+with top2:
+    seed = ui.number("seed", "v_seed", 0, 0, 2**31 - 1)
+try:
+    reference = _reference(x, y, a, b, p)
+except Exception as exc:  # noqa: BLE001 - any failure becomes a message
+    ui.show_error(exc, "Could not compute the reference")
+    st.stop()
+
+tab_study, tab_slice, tab_other = st.tabs(["Variance study", "One slice, explained", "Other slicing distributions"])
+with tab_study:
+    study_tab(reference, p, seed)
+with tab_slice:
+    slice_tab(reference, p)
+with tab_other:
+    other_tab(reference, p, seed)

@@ -5,22 +5,41 @@ The public API:
 * :func:`sliced_wasserstein` estimates ``SW_p^p`` with any registered estimator;
 * :data:`ESTIMATORS` maps estimator names to descriptions;
 * :func:`reference_sw` gives a near-exact value to compare against;
+* :func:`variance_study` compares estimators over a grid of L (:mod:`swviz.study`);
+* :func:`max_sw`, :func:`vmf_dsw`, :func:`energy_sw` are other sliced distances;
+* :func:`gradient_flow` and :func:`mesh_flow` carry a cloud or a mesh onto a target
+  (:class:`FlowResult`, :mod:`swviz.flows`);
 * :mod:`swviz.shapes` holds the built-in shapes.
 """
 
+from . import qmc, shcv  # noqa: F401 - importing them registers the QMC and SHCV estimators
 from ._validation import InputError
+from .distances import SlicedDistance, energy_sw, max_sw, sample_vmf, vmf_dsw
 from .estimators import ESTIMATORS, Estimator, SWResult, get_estimator, register, sliced_wasserstein
+from .flows import FlowResult, gradient_flow, mesh_flow
 from .reference import Reference, reference_sw
+from .study import explain_slice, reduction_table, variance_study
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ESTIMATORS",
     "Estimator",
+    "FlowResult",
     "InputError",
     "Reference",
     "SWResult",
+    "SlicedDistance",
+    "energy_sw",
+    "explain_slice",
+    "max_sw",
+    "reduction_table",
+    "sample_vmf",
+    "variance_study",
+    "vmf_dsw",
     "get_estimator",
+    "gradient_flow",
+    "mesh_flow",
     "reference_sw",
     "register",
     "sliced_wasserstein",

@@ -59,7 +59,8 @@ def reference_sw(x, y, a=None, b=None, p=2, *, n_directions: int | None = None, 
         Weights (normalised); uniform if omitted.
     p : float
     n_directions : int, optional
-        Quadrature size or Monte Carlo size; defaults: 4,096 (d = 2), 20,000 (d = 3),
+        Quadrature size or Monte Carlo size; defaults: 4,096 (d = 2), 20,000 (d = 3, fewer
+        down to 4,096 for clouds of over 10,000 points, so the reference stays interactive),
         200,000 (d > 3).
     seed : int or Generator
         Only for d > 3.
@@ -75,8 +76,9 @@ def reference_sw(x, y, a=None, b=None, p=2, *, n_directions: int | None = None, 
         w = sliced_wpp(x, y, np.ones((1, 1)), a, b, p)
         return Reference(float(w[0]), "exact (one dimension)", 0.0, 1, p)
     if d in (2, 3):
-        N = check_count(n_directions if n_directions is not None else (4096 if d == 2 else 20000),
-                        "n_directions")
+        if n_directions is None:
+            n_directions = 4096 if d == 2 else int(np.clip(2e8 // (x.shape[0] + y.shape[0]), 4096, 20000))
+        N = check_count(n_directions, "n_directions")
         rule = _dirs.half_circle if d == 2 else _dirs.fibonacci_sphere
         fine = float(sliced_wpp(x, y, rule(N), a, b, p).mean())
         coarse = float(sliced_wpp(x, y, rule(max(1, N // 2)), a, b, p).mean())

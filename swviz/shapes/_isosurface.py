@@ -39,18 +39,19 @@ def _sdf_segment(p, a, b, r):
 
 def sdf_double_torus(p: np.ndarray) -> np.ndarray:
     """Two tori (R = 0.8, r = 0.3) side by side, blended into one genus-2 surface. p : (k, 3)."""
-    a = _sdf_torus(p, np.array([-0.8, 0.0, 0.0]), 0.8, 0.3)
-    b = _sdf_torus(p, np.array([0.8, 0.0, 0.0]), 0.8, 0.3)
+    a = _sdf_torus(p, np.array([-1.0, 0.0, 0.0]), 0.8, 0.3)
+    b = _sdf_torus(p, np.array([1.0, 0.0, 0.0]), 0.8, 0.3)
     return smooth_min(a, b, 0.25)
 
 
 def sdf_jack(p: np.ndarray) -> np.ndarray:
     """Three orthogonal rods with round knobs at their ends, smoothly blended. p : (k, 3)."""
-    d = np.full(p.shape[0], np.inf)
+    d = None
     for axis in range(3):
         e = np.zeros(3)
         e[axis] = 1.0
-        d = smooth_min(d, _sdf_segment(p, -e, e, 0.16), 0.15)
+        rod = _sdf_segment(p, -e, e, 0.16)
+        d = rod if d is None else smooth_min(d, rod, 0.15)
         for s in (-1.0, 1.0):
             d = smooth_min(d, np.linalg.norm(p - s * e, axis=1) - 0.3, 0.15)
     return d
