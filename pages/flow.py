@@ -19,7 +19,7 @@ from swviz.shapes import Shape, shape_to_ply, to_measure
 
 MAX_ESTIMATORS = 4
 ANIMATION_FRAMES = 48  # evenly spread frames; the W_2^2 steps join them (at most 60 are sent)
-CURVE_POINTS = 10  # log-spaced W_2^2 evaluations besides the table's steps
+CURVE_POINTS = 6  # log-spaced W_2^2 evaluations besides the table's steps
 MODES = {"points": "point cloud", "mesh": "mesh (vertices flow, faces kept)"}
 
 
@@ -175,9 +175,11 @@ with st.container(border=True):
             mesh_opts["measure"] = ui.select("Mesh measure", list(MESH_MEASURES), "fmeasure", "surface",
                                              help=" · ".join(f"{k}: {v}" for k, v in MESH_MEASURES.items()))
         with m2:
-            mesh_opts["smoothing"] = ui.slider("Laplacian smoothing", "fsmooth", 0.3, 0.0, 0.95, step=0.05,
-                                               cast=float, help="Each vertex's velocity is mixed with its "
-                                               "neighbours' by this weight, so the surface stays clean.")
+            mesh_opts["smoothing"] = ui.slider("Laplacian smoothing λ", "fsmooth", 10.0, 0.0, 50.0, step=1.0,
+                                               cast=float, help="The vertex velocities u become the solution "
+                                               "of (I + λ L) u' = u (L the mesh's graph Laplacian over its mean "
+                                               "degree): neighbours move alike and the surface stays clean. "
+                                               "0 turns it off.")
 
 if not chosen:
     st.info("Pick at least one estimator.")
@@ -244,16 +246,14 @@ with left:
                     width="stretch", key="flow_w2")
 with right:
     st.subheader("W₂² at chosen steps")
-    table = pd.DataFrame({f"step {s}": [r.w2_at(s) for r in results] for s in table_steps}, index=labels)
+    table = pd.DataFrame({lab: [r.w2_at(s) for s in table_steps] for lab, r in zip(labels, results)},
+                         index=pd.Index(table_steps, name="step"))
     st.dataframe(table.style.format("{:.4g}"), width="stretch")
     st.caption(f"W₂² by {results[0].w2_method}; one run, seed {int(seed)}, L = {int(L)}, h = {float(h):g}, "
                f"loss {'SW₂²' if loss == 'sw2' else 'SW₂'}, {x.shape[0]:,} → {y.shape[0]:,} atoms.")
-    timing = pd.DataFrame({
-        "flow (s)": [r.flow_seconds for r in results],
-        "W₂² (s)": [r.w2_seconds for r in results],
-        "gradient": [r.gradient for r in results],
-    }, index=labels)
-    st.dataframe(timing.style.format({"flow (s)": "{:.2f}", "W₂² (s)": "{:.2f}"}), width="stretch")
+    st.markdown("  \n".join(
+        f"**{lab}**: flow {r.flow_seconds:.2f} s, W₂² {r.w2_seconds:.2f} s · {r.gradient}"
+        for lab, r in zip(labels, results)))
 
 st.subheader("Export")
 cols = st.columns(len(results))

@@ -30,23 +30,44 @@ st.markdown(
     "closed form that moves with the slices, which cuts the variance for free."
 )
 
-spec = pair.current_spec() or pair.DEFAULT
+ui.ensure_app_navigation()
+config = pair.current_config()
+
+
+def _library_changed() -> None:
+    """Only a change of one of these widgets replaces the pair (an upload stays otherwise)."""
+    ss = st.session_state
+    src, tgt = ss["w_src"], ss["w_tgt"]
+    if SHAPES[tgt].dim != SHAPES[src].dim:
+        tgt = next(s for s in shape_names(SHAPES[src].dim) if s != src)
+    try:
+        pair.set_library_pair(src, tgt, int(ss["w_n"]), int(ss["w_seed"]))
+    except ValueError as exc:
+        ss["home_pair_error"] = str(exc)
+
+
 left, right = st.columns([1, 2.4], gap="large")
 with left:
     st.subheader("Settings")
     names = shape_names()
-    src = ui.select("Source shape", names, "src", spec["src"] if spec["src"] in names else "sphere")
+    src0 = config["src"] if config["src"] in names else pair.DEFAULT["src"]
+    src = st.selectbox("Source shape", names, index=names.index(src0), key="w_src", on_change=_library_changed)
     same_dim = shape_names(SHAPES[src].dim)
-    tgt_default = spec["tgt"] if spec["tgt"] in same_dim else next(s for s in same_dim if s != src)
-    tgt = ui.select("Target shape", same_dim, "tgt", tgt_default)
-    n = ui.number("Points per shape", "n", spec["n"], 16, 20000, step=256)
-    seed = ui.number("Seed", "seed", spec["seed"], 0, 2**31 - 1)
+    tgt0 = config["tgt"] if config["tgt"] in same_dim else next(s for s in same_dim if s != src)
+    st.selectbox("Target shape", same_dim, index=same_dim.index(tgt0), key="w_tgt", on_change=_library_changed)
+    st.number_input("Points per shape", *pair.N_RANGE, value=int(config["n"]), step=256, key="w_n",
+                    on_change=_library_changed)
+    seed = st.number_input("Seed", 0, 2**31 - 1, value=int(config["seed"]), key="w_seed",
+                           on_change=_library_changed)
+    if config["src"] is None or config["tgt"] is None:
+        st.info("The pair holds an upload from the Shapes page; choosing a shape here replaces it.",
+                icon=":material/upload_file:")
+    if "home_pair_error" in st.session_state:
+        st.error(f"Could not change the pair: {st.session_state.pop('home_pair_error')}")
     estimator = ui.select("Estimator", list(swviz.ESTIMATORS), "est", "ucv", format_func=ui.estimator_label,
-                          help="Only estimators of SW itself; the Variance page has the whole family.")
+                          help="Estimators of SW itself; the Variance page compares the whole family.")
     L = ui.number("Projections L", "L", 100, 1, 100000, step=10)
     p = ui.select("p", [1, 2, 3], "p", 2)
-    if spec is None or (src, tgt, n, seed) != (spec["src"], spec["tgt"], spec["n"], spec["seed"]):
-        pair.set_library_pair(src, tgt, int(n), int(seed))
     st.caption(swviz.ESTIMATORS[estimator])
 
 pair.sidebar_summary()
@@ -74,7 +95,8 @@ with right:
         c2.caption(f"{ref.method} (± {ref.stderr:.1g})")
         c3.metric("Time for the estimate", f"{elapsed * 1e3:.1f} ms")
         c3.caption(f"L = {int(L)} directions, {source.n:,} + {target.n:,} points")
+    shown = [m.points[:, :3] for m in (source, target)]  # varifold atoms: drawn at their centroids
     st.plotly_chart(
-        clouds_figure([source.points, target.points], [f"source: {source.name}", f"target: {target.name}"]),
+        clouds_figure(shown, [f"source: {source.name} ({source.mode})", f"target: {target.name} ({target.mode})"]),
         width="stretch", key="home_shapes",
     )

@@ -18,6 +18,8 @@ from swviz.shapes import (
     shape_to_ply,
 )
 
+ui.ensure_app_navigation()
+
 SIDES = (("source", "src", "Source"), ("target", "tgt", "Target"))
 
 
@@ -133,7 +135,7 @@ st.caption(f"Shapes after normalisation ({NORMALISATIONS[config['norm']]}); wate
            "coincident vertices.")
 
 dl = st.columns(2)
-for col, (side, _, title), m in zip(dl, SIDES, (source, target)):
+for col, (side, _, _), m in zip(dl, SIDES, (source, target)):
     stem = m.name.rsplit(".", 1)[0].replace(" ", "_") or side
     with col:
         st.markdown(f"**Download the {side}**")

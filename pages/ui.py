@@ -8,8 +8,23 @@ reads its initial value from the URL when it is valid, falls back to the default
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 import swviz
+
+
+def ensure_app_navigation() -> None:
+    """Leave Streamlit's legacy ``pages/`` auto-discovery if this run is in it.
+
+    A fresh server runs its very first script in the legacy multipage mode (there is a
+    ``pages/`` folder), so a first visit straight to ``/shapes`` would run that page without
+    ``app.py``'s configuration and navigation. Every page calls this first: it switches the
+    legacy mode off and reruns, and ``app.py`` then routes the same URL through
+    ``st.navigation``.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def _qp(key):

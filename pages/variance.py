@@ -79,8 +79,8 @@ def _slice(x, y, a, b, theta, p):
 
 
 @st.cache_data(show_spinner="Ascending to Max-SW and v-DSW…", max_entries=16)
-def _distances(x, y, a, b, p, kappa, L, seed):
-    ebsw = swviz.energy_sw(x, y, a, b, p=p, n_projections=L, seed=seed)
+def _distances(x, y, a, b, p, kappa, L, seed, energy):
+    ebsw = swviz.energy_sw(x, y, a, b, p=p, n_projections=L, seed=seed, energy=energy)
     msw = swviz.max_sw(x, y, a, b, p=p, seed=seed)
     vdsw = swviz.vmf_dsw(x, y, a, b, p=p, kappa=kappa, n_projections=L, seed=seed, init=msw.direction)
     return ebsw, vdsw, msw
@@ -155,10 +155,9 @@ defaults = [n for n in DEFAULT_ESTIMATORS if n in available] or ["mc"]
 
 
 def study_tab(ref, p, seed) -> None:
-    c1, c2, c3, c4 = st.columns([3.2, 1.2, 1.2, 1.2], gap="medium")
-    with c1:
-        names = ui.multiselect("Estimators", available, "v_est", defaults, format_func=ui.estimator_label,
-                               help="Estimators of SW itself. Those that exist only in 3D are hidden for other d.")
+    names = ui.multiselect("Estimators", available, "v_est", defaults, format_func=ui.estimator_label,
+                           help="Estimators of SW itself. Those that exist only in 3D are hidden for other d.")
+    c2, c3, c4, c5 = st.columns(4, gap="medium")
     with c2:
         spacing = ui.select("L grid", ["powers of 2", "log-spaced"], "v_grid", "powers of 2")
         count = ui.slider("values of L (log-spaced)", "v_Ln", 7, 2, 12, disabled=spacing == "powers of 2")
@@ -167,6 +166,7 @@ def study_tab(ref, p, seed) -> None:
         L_hi = ui.number("largest L", "v_Lmax", DEFAULT_L_GRID[-1], 2, 100_000)
     with c4:
         repeats = ui.number("repeats", "v_R", 100, 2, 2000, step=10)
+    with c5:
         metric = ui.select("curve", ["rmse", "std"], "v_metric", "rmse",
                            format_func=lambda m: "RMSE vs reference" if m == "rmse" else "std over repeats")
     grid = _grid(spacing, int(L_lo), int(L_hi), int(count))
@@ -250,6 +250,10 @@ def study_tab(ref, p, seed) -> None:
         st.caption("Seconds per estimate include drawing and slicing its L directions (the real cost of "
                    "running it alone) and its combination step.")
 
+    by = frame.set_index(["estimator", "L"])
+    if {"mc", "lcv"} <= set(names) and np.allclose(by.loc["mc", "std"], by.loc["lcv", "std"], rtol=1e-9):
+        st.caption("Lower CV coincides with MC here: both clouds are centred, so C_low = (θᵀΔm)² is identically 0 "
+                   "and the estimator falls back to the plain mean.")
     notes = frame[frame["note"] != ""].drop_duplicates("estimator")
     for _, row in notes.iterrows():
         skipped = frame[(frame["estimator"] == row["estimator"]) & (frame["note"] != "")]["L"].tolist()
@@ -279,7 +283,7 @@ def slice_tab(ref, p) -> None:
         "One slice is a one-dimensional optimal transport problem: project both shapes on $\\theta$, sort, and "
         "match rank by rank. Its cost $W_p^p(\\theta)$ is one sample of every estimator above; the control "
         "variates are cheap closed forms that move with it.")
-    s1, s2 = st.columns([1, 3], gap="medium")
+    s1, s2, s3 = st.columns([1.1, 1, 1.6], gap="medium")
     with s1:
         if d == 1:
             st.info("In one dimension there is only one slice: SW is the exact 1D distance.")
@@ -290,35 +294,40 @@ def slice_tab(ref, p) -> None:
             theta = _direction_from_angles(d, azimuth, polar)
             if d > 3:
                 st.caption(f"d = {d}: the angles move θ within the first three coordinates.")
-        try:
-            view = _slice(x, y, a, b, theta, p)
-        except Exception as exc:  # noqa: BLE001
-            ui.show_error(exc, "Could not explain this slice")
-            return
-        st.code(f"θ = ({', '.join(f'{v:+.3f}' for v in view.theta[:6])}{', …' if d > 6 else ''})", language=None)
-        st.metric(f"W{ui.sw_symbol(p)[2:]}(θ) on this slice", f"{view.value:.5g}",
-                  f"{view.value / ref.value:.2f} × {ui.sw_symbol(p)}" if ref.value else None, delta_color="off")
+    try:
+        view = _slice(x, y, a, b, theta, p)
+    except Exception as exc:  # noqa: BLE001
+        ui.show_error(exc, "Could not explain this slice")
+        return
+    sw = ui.sw_symbol(p)
+    with s2:
+        st.metric(f"W{sw[2:]}(θ) on this slice", f"{view.value:.5g}",
+                  f"{view.value / ref.value:.2f} × {sw}" if ref.value else None, delta_color="off")
+        st.caption(f"θ = ({', '.join(f'{v:+.3f}' for v in view.theta[:6])}{', …' if d > 6 else ''})")
+    with s3:
         st.markdown(
-            f"| control variate | at θ | exact mean |\n|---|---|---|\n"
+            f"| | at θ | mean over θ (exact) |\n|---|---|---|\n"
+            f"| W{sw[2:]}(θ) | {view.value:.5g} | {ref.value:.5g} ({sw}, reference) |\n"
             f"| C_low = (θᵀΔm)² | {view.c_low:.5g} | {view.mean_c_low:.5g} |\n"
-            f"| C_up = C_low + θᵀ(Σμ+Σν)θ | {view.c_up:.5g} | {view.mean_c_up:.5g} |\n"
-            f"| {ui.sw_symbol(p)} (reference) | | {ref.value:.5g} |")
+            f"| C_up = C_low + θᵀ(Σμ+Σν)θ | {view.c_up:.5g} | {view.mean_c_up:.5g} |")
         if p == 2:
             ok = view.c_low - 1e-12 <= view.value <= view.c_up + 1e-12
             st.caption(("✓ " if ok else "✗ ") + "C_low ≤ W₂²(θ) ≤ C_up holds slice by slice (p = 2).")
-    with s2:
-        figs = slice_figures(view, x, y, (f"source: {source.name}", f"target: {target.name}"))
-        r1, r2 = st.columns(2)
-        with r1:
-            st.plotly_chart(figs["shapes"], key="v_slice_shapes")
-        with r2:
-            st.plotly_chart(figs["histograms"], key="v_slice_hist")
-        r3, r4 = st.columns(2)
-        with r3:
-            st.plotly_chart(figs["quantiles"], key="v_slice_quant")
-        with r4:
-            st.plotly_chart(figs["matching"], key="v_slice_match")
-
+    figs = slice_figures(view, x, y, (f"source: {source.name}", f"target: {target.name}"))
+    r1, r2 = st.columns(2)
+    with r1:
+        st.plotly_chart(figs["shapes"], key="v_slice_shapes")
+        st.caption("The direction θ (black) through the centre of the pair.")
+    with r2:
+        st.plotly_chart(figs["histograms"], key="v_slice_hist")
+    r3, r4 = st.columns(2)
+    with r3:
+        st.plotly_chart(figs["quantiles"], key="v_slice_quant")
+        st.caption(f"W{sw[2:]}(θ) = ∫₀¹ |F⁻¹(q) − G⁻¹(q)|^p dq: the grey gap, raised to the power p.")
+    with r4:
+        st.plotly_chart(figs["matching"], key="v_slice_match")
+        st.caption("On a line the optimal plan is monotone: the i-th smallest source projection goes to the "
+                   "i-th smallest target projection (a sample of the pairs is drawn).")
 
 
 def other_tab(ref, p, seed) -> None:
@@ -326,40 +335,47 @@ def other_tab(ref, p, seed) -> None:
         "These are **different distances**, not estimators of SW: they replace the uniform law of $\\theta$ by "
         "one that favours informative slices, so their values sit above SW. Max-SW keeps only the best slice "
         "(projected gradient ascent); v-DSW averages over a von Mises-Fisher cap of concentration $\\kappa$ around "
-        "the best location ($\\kappa=0$ gives SW, $\\kappa\\to\\infty$ Max-SW); energy-SW reweights uniform slices by "
-        "$\\mathrm{softmax}(W_l)$.")
-    o1, o2, o3 = st.columns(3)
+        "the best location ($\\kappa=0$ gives SW, $\\kappa\\to\\infty$ Max-SW); energy-SW reweights uniform slices "
+        "by $f(W_l)$, $f = \\exp$ (softmax) or the identity.")
+    o1, o2, o3, o4 = st.columns([1, 1, 1, 1.4])
     with o1:
         kappa = ui.number("κ (vMF concentration)", "v_kappa", 10.0, 0.0, 1000.0, step=1.0, cast=float)
     with o2:
         L_other = ui.number("slices for v-DSW and energy-SW", "v_Lo", 256, 8, 4096, step=64)
     with o3:
-        st.caption("All values are p-th powers, comparable with the SW estimates of the study.")
+        energy = ui.select("energy f", ["exp", "identity"], "v_energy", "exp",
+                           format_func=lambda e: "exp (softmax)" if e == "exp" else "identity (∝ W)")
+    with o4:
+        st.caption("All values are p-th powers, comparable with the SW estimates of the study. With f = exp the "
+                   "weights depend on the scale of W: when W is small they are nearly uniform.")
     if d < 2:
         st.info("In one dimension every slicing distribution gives the same 1D distance.")
-    else:
-        try:
-            ebsw, vdsw, msw = _distances(x, y, a, b, p, float(kappa), int(L_other), int(seed))
-        except Exception as exc:  # noqa: BLE001
-            ui.show_error(exc, "Could not compute the other distances")
-        else:
-            k1, k2, k3, k4 = st.columns(4)
-            sw = ui.sw_symbol(p)
-            k1.metric(f"{sw} (reference)", f"{ref.value:.5g}")
-            k2.metric(f"energy-{sw}", f"{ebsw.value:.5g}", f"{ebsw.value / ref.value:.2f} × SW", delta_color="off")
-            k3.metric(f"v-D{sw} (κ = {kappa:g})", f"{vdsw.value:.5g}", f"{vdsw.value / ref.value:.2f} × SW",
-                      delta_color="off")
-            k4.metric(f"Max-{sw}", f"{msw.value:.5g}", f"{msw.value / ref.value:.2f} × SW", delta_color="off")
-            values = {"SW": ref.value, "energy-SW": ebsw.value, "v-DSW": vdsw.value, "Max-SW": msw.value}
-            bars, dirs = distances_figure(values, {"energy-SW (heaviest slice)": ebsw, "v-DSW location": vdsw,
-                                                   "Max-SW direction": msw}, x, y,
-                                          (f"source: {source.name}", f"target: {target.name}"))
-            q1, q2 = st.columns([1, 1.3])
-            q1.plotly_chart(bars, key="v_other_bars")
-            q2.plotly_chart(dirs, key="v_other_dirs")
-            st.caption(f"Max-SW: {len(msw.history)} ascent steps from the best of {msw.params['n_candidates']} "
-                       f"random directions · v-DSW: {len(vdsw.history)} steps over the location with "
-                       f"{vdsw.directions.shape[0]} vMF samples (standard error {vdsw.params['stderr']:.2g}).")
+        return
+    try:
+        ebsw, vdsw, msw = _distances(x, y, a, b, p, float(kappa), int(L_other), int(seed), energy)
+    except Exception as exc:  # noqa: BLE001
+        ui.show_error(exc, "Could not compute the other distances")
+        return
+    sw = ui.sw_symbol(p)
+    same = float(ebsw.per_slice.mean())
+    k1, k2, k3, k4 = st.columns(4)
+    k1.metric(f"{sw} (reference)", f"{ref.value:.5g}")
+    k2.metric(f"energy-{sw}", f"{ebsw.value:.5g}", f"{ebsw.value / same:.3f} × mean of its slices",
+              delta_color="off")
+    k3.metric(f"v-D{sw} (κ = {kappa:g})", f"{vdsw.value:.5g}", f"{vdsw.value / ref.value:.2f} × SW", delta_color="off")
+    k4.metric(f"Max-{sw}", f"{msw.value:.5g}", f"{msw.value / ref.value:.2f} × SW", delta_color="off")
+    values = {"SW": ref.value, "energy-SW": ebsw.value, "v-DSW": vdsw.value, "Max-SW": msw.value}
+    bars, dirs = distances_figure(values, {"energy-SW (heaviest slice)": ebsw, "v-DSW location": vdsw,
+                                           "Max-SW direction": msw}, x, y,
+                                  (f"source: {source.name}", f"target: {target.name}"))
+    q1, q2 = st.columns([1, 1.3])
+    q1.plotly_chart(bars, key="v_other_bars")
+    q2.plotly_chart(dirs, key="v_other_dirs")
+    q2.caption("The directions found, drawn through the centre of the pair.")
+    st.caption(f"Max-SW: {len(msw.history)} ascent steps from the best of {msw.params['n_candidates']} "
+               f"random directions · v-DSW: {len(vdsw.history)} steps over the location with "
+               f"{vdsw.directions.shape[0]} vMF samples (standard error {vdsw.params['stderr']:.2g}) · energy-SW: "
+               f"{ebsw.directions.shape[0]} uniform slices whose plain mean is {same:.5g}.")
 
 
 st.markdown("")

@@ -9,7 +9,8 @@ The public API:
 * :func:`max_sw`, :func:`vmf_dsw`, :func:`energy_sw` are other sliced distances;
 * :func:`gradient_flow` and :func:`mesh_flow` carry a cloud or a mesh onto a target
   (:class:`FlowResult`, :mod:`swviz.flows`);
-* :mod:`swviz.shapes` holds the built-in shapes.
+* :mod:`swviz.shapes` holds the built-in shapes, uploads (:func:`load_shape`, a
+  :class:`ShapeLoadError` for bad files) and shapes as measures (:func:`to_measure`, :func:`make_pair`).
 """
 
 from . import qmc, shcv  # noqa: F401 - importing them registers the QMC and SHCV estimators
@@ -18,6 +19,7 @@ from .distances import SlicedDistance, energy_sw, max_sw, sample_vmf, vmf_dsw
 from .estimators import ESTIMATORS, Estimator, SWResult, get_estimator, register, sliced_wasserstein
 from .flows import FlowResult, gradient_flow, mesh_flow
 from .reference import Reference, reference_sw
+from .shapes import Measure, Shape, ShapeLoadError, load_shape, make_pair, to_measure
 from .study import explain_slice, reduction_table, variance_study
 
 __version__ = "0.1.0"
@@ -27,8 +29,11 @@ __all__ = [
     "Estimator",
     "FlowResult",
     "InputError",
+    "Measure",
     "Reference",
     "SWResult",
+    "Shape",
+    "ShapeLoadError",
     "SlicedDistance",
     "energy_sw",
     "explain_slice",
@@ -39,8 +44,11 @@ __all__ = [
     "vmf_dsw",
     "get_estimator",
     "gradient_flow",
+    "load_shape",
+    "make_pair",
     "mesh_flow",
     "reference_sw",
     "register",
     "sliced_wasserstein",
+    "to_measure",
 ]

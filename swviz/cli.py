@@ -20,7 +20,7 @@ from .reference import reference_sw
 from .shapes import SHAPES, sample_shape
 
 
-def _resolve(arg: str, n: int, seed: int):
+def _resolve(arg: str, n: int, seed: int, mode: str = "surface", normalise: str = "none"):
     """(points, weights, label) for a shape name or a file path."""
     if arg in SHAPES:
         return sample_shape(arg, n, seed), None, arg
@@ -29,13 +29,14 @@ def _resolve(arg: str, n: int, seed: int):
         raise InputError(f"{arg!r} is neither a built-in shape ({', '.join(SHAPES)}) nor a readable file")
     from .shapes import io as shape_io
 
-    measure = shape_io.load_measure(path.read_bytes(), path.name, n=n, seed=seed)
+    measure = shape_io.load_measure(path.read_bytes(), path.name, mode=mode, n=n, seed=seed,
+                                    normalise_how=normalise)
     return measure.points, measure.weights, path.name
 
 
 def _estimate(args) -> dict:
-    x, a, sname = _resolve(args.source, args.n, args.seed)
-    y, b, tname = _resolve(args.target, args.n, args.seed + 1)
+    x, a, sname = _resolve(args.source, args.n, args.seed, args.mode, args.normalise)
+    y, b, tname = _resolve(args.target, args.n, args.seed + 1, args.mode, args.normalise)
     t0 = time.perf_counter()
     res = sliced_wasserstein(x, y, a, b, estimator=args.estimator, n_projections=args.L, p=args.p,
                              seed=args.seed)
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("-p", type=float, default=2.0)
     est.add_argument("-n", "--points", dest="n", type=int, default=1024, help="points sampled per shape")
     est.add_argument("--seed", type=int, default=0)
+    est.add_argument("--mode", default="surface",
+                     help="how a mesh file becomes a measure: surface, vertices, varifold or points")
+    est.add_argument("--normalise", default="none", help="none, centre, unit-bbox or unit-rms (files only)")
     est.add_argument("--reference", action="store_true", help="also compute the near-exact reference")
     est.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_parser("shapes", help="list the built-in shapes")

@@ -29,7 +29,7 @@ Gradients, all in closed form (numpy on the CPU; torch on a CUDA device):
 
 :func:`gradient_flow` moves a point cloud; :func:`mesh_flow` moves a mesh's vertices (a
 measure on the vertices, or on surface samples carried by barycentric coordinates) with
-its faces kept and an optional Laplacian smoothing of the velocity. ``W_2^2`` to the target
+its faces kept and an optional implicit Laplacian smoothing of the velocity. ``W_2^2`` to the target
 is tracked by exact optimal transport (:func:`w2_squared`).
 """
 
@@ -52,6 +52,7 @@ from .slices import _Grid, _pool
 __all__ = [
     "EXACT_OT_MAX",
     "LOSSES",
+    "MESH_MEASURES",
     "PRESETS",
     "FlowPreset",
     "FlowResult",
@@ -167,9 +168,9 @@ class FlowPreset:
 #: Preset name -> :class:`FlowPreset`.
 PRESETS = MappingProxyType({
     "fast": FlowPreset(
-        "fast", "A pleasing flow in a few seconds: SW_2^2 with L = 32, 150 steps of 0.1",
-        n_projections=32, step_size=0.1, n_steps=150, loss="sw2", n_points=512,
-        table_steps=(0, 10, 25, 50, 100, 150)),
+        "fast", "A pleasing flow in a few seconds: SW_2^2 with L = 32, 200 steps of 0.3, 512 particles",
+        n_projections=32, step_size=0.3, n_steps=200, loss="sw2", n_points=512,
+        table_steps=(0, 10, 25, 50, 100, 200)),
     "paper": FlowPreset(
         "paper",
         "The CV paper's set-up at CPU scale: shapes scaled x2 and shifted by -10 and +10, loss SW_2 "
@@ -230,10 +231,15 @@ def _mean_rule(w, theta, moments) -> _Grad:
     return _Grad(float(w.mean()), np.full(L, 1.0 / L))
 
 
-def _cv_rule(upper: bool):
+#: Ridge of the flow's control-variate coefficient, relative to the slices' variance (see _cv_rule).
+CV_RIDGE = 0.0
+
+
+def _cv_rule(upper: bool, ridge: float | None = None):
     """Exact derivative of ``cv_combine`` with the lower or upper control variate."""
 
     def rule(w, theta, M: Moments) -> _Grad:
+        kappa2 = CV_RIDGE if ridge is None else ridge
         if upper:
             c, mean_c = M.c_up(theta), M.mean_c_up()
         else:
@@ -248,12 +254,15 @@ def _cv_rule(upper: bool):
         # the same fallback as cv_combine: negligible spread of the control -> plain MC
         if L < 2 or not math.isfinite(var_d) or var_d == 0.0 or var_d <= (1e-9 * scale) ** 2:
             return _mean_rule(w, theta, M)
-        gamma = float(np.mean((w - w_bar) * dc)) / var_d
+        wc = w - w_bar
+        lam = kappa2 * float(np.mean(wc * wc))
+        den = var_d + lam
+        gamma = float(np.mean(wc * dc)) / den
         value = w_bar - gamma * d_bar
-        # E = w_bar - gamma d_bar, gamma = cov(W, C) / var(C): linear in W, and
+        # E = w_bar - gamma d_bar, gamma = cov(W, C) / (var(C) + lam(W)), and
         # dE/dC_l = -d_bar dgamma/dC_l - gamma / L, dE/dE[C] = gamma
-        weights = (1.0 - d_bar * dc / var_d) / L
-        dE_dc = (-(d_bar / var_d) * ((w - w_bar) - 2.0 * gamma * dc) - gamma) / L
+        weights = (1.0 - d_bar * (dc - 2.0 * kappa2 * gamma * wc) / den) / L
+        dE_dc = (-(d_bar / den) * (wc - 2.0 * gamma * dc) - gamma) / L
         s = theta @ M.dm  # (L,)
         g_mean = 2.0 * (dE_dc * s) @ theta + gamma * 2.0 * M.dm / d  # C_l and E C through dm
         g_cov = (theta.T * dE_dc) @ theta + gamma * np.eye(d) / d if upper else None  # through S_x
@@ -327,6 +336,17 @@ def _weights_rule(est: Estimator):
     return rule
 
 
+def _harmonic_rule(degree: int):
+    """Weights of a least-squares intercept on spherical harmonics: the first row of pinv([1, H])."""
+    from .shcv import harmonics
+
+    def weights(w, theta, M):
+        X = np.column_stack([np.ones(theta.shape[0]), harmonics(theta, degree)])
+        return np.linalg.pinv(X)[0]
+
+    return _hook_rule(weights)
+
+
 def _close(u: float, v: float) -> bool:
     return math.isfinite(u) and math.isfinite(v) and abs(u - v) <= 1e-9 * (abs(u) + abs(v)) + 1e-300
 
@@ -343,7 +363,9 @@ def _gradient_rule(est: Estimator, L: int, d: int, M: Moments) -> tuple[Callable
     3. the lower or upper control variate of :func:`~swviz.estimators.cv_combine`, whatever
        the directions: its closed-form derivative;
     4. linear in the slices and independent of the moments (e.g. regression on functions
-       of the directions): slice gradients with its effective weights, probed each step;
+       of the directions): slice gradients with its effective weights, in closed form for
+       the spherical-harmonics regression (``extra["degree"]``, checked to reproduce the
+       estimate), else probed each step;
     5. anything else: central differences in the slices and the moments.
     """
     hook = est.extra.get("slice_weights") if isinstance(est.extra, dict) else None
@@ -370,6 +392,16 @@ def _gradient_rule(est: Estimator, L: int, d: int, M: Moments) -> tuple[Callable
         if all(_close(f(w, m), cv(w, theta, m).value) for w in (w1, w2) for m in (M, shifted)):
             return cv, f"closed form: {name} control variate, through its coefficient and its control term"
     if _close(f12, f1 + 2.0 * f2) and _close(f1s, f1):
+        degree = est.extra.get("degree") if isinstance(est.extra, dict) else None
+        if isinstance(degree, int):  # a regression on harmonics? check it reproduces the estimate
+            rule = _harmonic_rule(degree)
+            try:
+                ok = all(_close(rule(w, theta, M).value, f(w)) for w in (w1, w2))
+            except Exception:  # noqa: BLE001 - not a harmonic regression after all
+                ok = False
+            if ok:
+                return rule, (f"closed form: slice gradients weighted by the harmonic regression's intercept "
+                              f"weights (degree {degree})")
         return _weights_rule(est), "closed form: slice gradients with the estimator's weights (probed each step)"
     return _probe_rule(est), "numerical: central differences of the estimator's combine"
 
@@ -525,7 +557,7 @@ class _TorchBackend:
     def asarray(self, v):
         if v is None:
             return None
-        return self.torch.as_tensor(np.ascontiguousarray(v, dtype=np.float64), device=self.device)
+        return self.torch.from_numpy(np.array(v, dtype=np.float64)).to(self.device)  # a writable copy
 
     def tonumpy(self, v):
         return v.detach().to("cpu").numpy().astype(np.float64, copy=True)
@@ -537,7 +569,8 @@ class _TorchBackend:
         coo = mat.tocoo()
         idx = np.vstack([coo.row, coo.col]).astype(np.int64)
         vals = self.torch.as_tensor(coo.data, dtype=self.torch.float64)
-        t = self.torch.sparse_coo_tensor(self.torch.as_tensor(idx), vals, size=mat.shape, device=self.device)
+        t = self.torch.sparse_coo_tensor(self.torch.as_tensor(idx), vals, size=mat.shape, device=self.device,
+                                         check_invariants=True)
         t = t.coalesce()
         return t, t.t().coalesce()
 
@@ -631,14 +664,22 @@ class _Carrier:
     Clouds: the identity. Meshes: atoms ``P = B V`` (B the barycentric matrix of surface
     samples, or the identity for a measure on the vertices); a vertex moves with the
     mass-weighted mean velocity of the atoms it carries; vertices that carry none take their
-    neighbours' velocity; ``smoothing`` mixes each vertex's velocity with its neighbours'.
+    neighbours' velocity; ``smoothing`` (lambda) replaces the vertex velocities ``u`` by the
+    solution of ``(I + lambda L) u' = u``, ``L`` the graph Laplacian of the mesh scaled by its
+    mean degree (implicit Laplacian smoothing of the velocity, factorised once).
     """
 
     def __init__(self, be, n_vertices, B=None, atom_weights=None, adjacency=None, smoothing=0.0):
+        from scipy.sparse.linalg import splu
+
         self.be = be
         self.B = None if B is None else be.sparse(B)
-        self.smoothing = float(smoothing)
-        self.A = None if adjacency is None else be.sparse(adjacency)
+        self.smooth = None
+        if adjacency is not None and smoothing > 0:
+            W = adjacency
+            deg = np.asarray(W.sum(1)).ravel()
+            lap = (sp.diags(deg) - W) / max(deg.mean(), 1.0)
+            self.smooth = splu((sp.identity(n_vertices) + float(smoothing) * lap).tocsc())
         self.fill = None
         if B is not None:
             k = B.shape[0]
@@ -654,7 +695,7 @@ class _Carrier:
     def _fill_plan(adjacency, known):
         """Rounds of (rows to fill, averaging matrix) from vertices that have velocities."""
         plan = []
-        binary = (adjacency > 0).astype(np.float64).tocsr()
+        binary = adjacency.tocsr()
         known = known.copy()
         for _ in range(64):
             if known.all():
@@ -683,8 +724,9 @@ class _Carrier:
                 for rows, avg in self.fill:
                     u[rows] = avg @ u
                 u = be.asarray(u) if be.name == "torch" else u
-        if self.A is not None and self.smoothing > 0:
-            u = (1.0 - self.smoothing) * u + self.smoothing * be.spmm(self.A, u)
+        if self.smooth is not None:
+            u = self.smooth.solve(be.tonumpy(u)) if be.name == "torch" else self.smooth.solve(u)
+            u = be.asarray(u) if be.name == "torch" else u
         return u
 
 
@@ -973,7 +1015,7 @@ def _face_areas(V, F):
     return 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
 
 
-def vertex_weights(vertices, faces) -> np.ndarray:
+def _vertex_weights(vertices, faces) -> np.ndarray:
     """Each vertex weighs one third of its adjacent faces' area, normalised: (n,) float."""
     V, F = _check_mesh(vertices, faces)
     area = _face_areas(V, F)
@@ -984,19 +1026,17 @@ def vertex_weights(vertices, faces) -> np.ndarray:
 
 
 def _adjacency(F, nv):
-    """Row-normalised vertex adjacency (the umbrella operator's averaging matrix)."""
+    """Vertex adjacency of a triangle mesh: symmetric (nv, nv) with ones on the edges."""
     i = np.concatenate([F[:, 0], F[:, 1], F[:, 2], F[:, 1], F[:, 2], F[:, 0]])
     j = np.concatenate([F[:, 1], F[:, 2], F[:, 0], F[:, 0], F[:, 1], F[:, 2]])
     A = sp.csr_matrix((np.ones(i.size), (i, j)), shape=(nv, nv))
-    A.data[:] = 1.0  # duplicates (edges shared by two faces) count once
-    deg = np.asarray(A.sum(1)).ravel()
-    inv = np.where(deg > 0, 1.0 / np.where(deg > 0, deg, 1.0), 0.0)
-    A = sp.diags(inv) @ A
-    # an isolated vertex averages itself (keeps its own velocity)
-    return (A + sp.diags((deg == 0).astype(np.float64))).tocsr()
+    A.data[:] = 1.0  # an edge shared by two faces counts once
+    A.setdiag(0.0)  # degenerate faces repeating a vertex add no self-loops
+    A.eliminate_zeros()
+    return A
 
 
-def surface_samples(vertices, faces, n_samples: int, seed=0) -> sp.csr_matrix:
+def _barycentric_samples(vertices, faces, n_samples: int, seed=0) -> sp.csr_matrix:
     """Barycentric matrix ``B : (n_samples, n_vertices)`` of area-uniform surface samples.
 
     ``B @ vertices`` are the samples; each row has the three barycentric coordinates of
@@ -1016,6 +1056,7 @@ def surface_samples(vertices, faces, n_samples: int, seed=0) -> sp.csr_matrix:
     return sp.csr_matrix((bary.ravel(), (rows, F[face].ravel())), shape=(k, V.shape[0]))
 
 
+#: Mesh measure name -> description (:func:`mesh_flow`).
 MESH_MEASURES = MappingProxyType({
     "vertices": "the vertices, each weighing a third of its adjacent faces' area",
     "surface": "area-uniform surface samples carried by barycentric coordinates",
@@ -1056,10 +1097,12 @@ def mesh_flow(
         surface samples carried by barycentric coordinates (a vertex then moves with the
         mass-weighted mean velocity of the samples it carries; a vertex that carries none
         moves with its neighbours).
-    smoothing : float in [0, 1)
-        Laplacian smoothing of the velocity: each vertex's velocity becomes
-        ``(1 - s) u_i + s mean_{j ~ i} u_j``, so neighbours move alike and the surface
-        stays clean (the shape does not shrink, unlike smoothing the positions).
+    smoothing : float >= 0
+        Weight ``lambda`` of an implicit Laplacian smoothing of the velocity: the vertex
+        velocities ``u`` become the solution of ``(I + lambda L) u' = u`` with ``L`` the mesh's
+        graph Laplacian divided by its mean degree, so neighbours move alike and the surface
+        stays clean (the shape does not shrink, unlike smoothing the positions). 0 turns it
+        off; about 1 to 20 is useful, larger is smoother and slower to fit detail.
     estimator, n_projections, step_size, n_steps, seed, record_every, loss, device,
     progress, w2_steps
         As in :func:`gradient_flow`; ``W_2^2`` is measured on the flowing measure.
@@ -1078,18 +1121,18 @@ def mesh_flow(
     try:
         s = float(smoothing)
     except (TypeError, ValueError):
-        raise InputError(f"smoothing must be a number in [0, 1); got {smoothing!r}") from None
-    if not (0.0 <= s < 1.0):
-        raise InputError(f"smoothing must lie in [0, 1); got {smoothing!r}")
+        raise InputError(f"smoothing must be a number >= 0; got {smoothing!r}") from None
+    if not (math.isfinite(s) and s >= 0.0):
+        raise InputError(f"smoothing must be a finite number >= 0; got {smoothing!r}")
     est, L = _check_estimator(estimator, n_projections, 3)
     n_steps, record, w2s, h, loss, be = _common(n_steps, record_every, w2_steps, step_size, loss, device)
     rng = rng_from(seed)
     A = _adjacency(F, V0.shape[0])
     if measure == "vertices":
-        a = vertex_weights(V0, F)
+        a = _vertex_weights(V0, F)
         carrier = _Carrier(be, V0.shape[0], adjacency=A, smoothing=s)
     else:
-        B = surface_samples(V0, F, n_samples, seed=rng)
+        B = _barycentric_samples(V0, F, n_samples, seed=rng)
         a = None
         carrier = _Carrier(be, V0.shape[0], B=B, adjacency=A, smoothing=s)
     return _run(V0, carrier, y, a, b, est=est, L=L, h=h, n_steps=n_steps, rng=rng, record=record, w2_steps=w2s,

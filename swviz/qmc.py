@@ -258,6 +258,12 @@ def random_rotation(theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 QMC_SETS: dict[str, tuple] = {}
 
 
+def _named(fn, name: str):
+    # a distinct name per sampler: a study seeds each direction pool from it
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
 def _deterministic_sampler(build, what: str, any_dim: bool = False):
     def directions(L: int, d: int, rng: np.random.Generator) -> np.ndarray:
         if any_dim:
@@ -265,7 +271,7 @@ def _deterministic_sampler(build, what: str, any_dim: bool = False):
         _need_3d(d, what)
         return np.array(build(L))
 
-    return directions
+    return _named(directions, f"qmc_{build.__name__}")
 
 
 def _rotated_sampler(build, what: str):
@@ -273,7 +279,7 @@ def _rotated_sampler(build, what: str):
         _need_3d(d, what)
         return random_rotation(build(L), rng)
 
-    return directions
+    return _named(directions, f"rqmc_rotated_{build.__name__}")
 
 
 def _rqmc_equal_area(L: int, d: int, rng: np.random.Generator) -> np.ndarray:

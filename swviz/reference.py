@@ -61,7 +61,7 @@ def reference_sw(x, y, a=None, b=None, p=2, *, n_directions: int | None = None, 
     n_directions : int, optional
         Quadrature size or Monte Carlo size; defaults: 4,096 (d = 2), 20,000 (d = 3, fewer
         down to 4,096 for clouds of over 10,000 points, so the reference stays interactive),
-        200,000 (d > 3).
+        200,000 (d > 3; fewer, down to 10,000, for large clouds).
     seed : int or Generator
         Only for d > 3.
 
@@ -84,7 +84,9 @@ def reference_sw(x, y, a=None, b=None, p=2, *, n_directions: int | None = None, 
         coarse = float(sliced_wpp(x, y, rule(max(1, N // 2)), a, b, p).mean())
         name = "midpoint rule on the half circle" if d == 2 else "Fibonacci lattice on the sphere"
         return Reference(fine, f"quadrature: {name}, {N:,} directions", abs(fine - coarse), N, p)
-    N = check_count(n_directions if n_directions is not None else 200_000, "n_directions")
+    if n_directions is None:
+        n_directions = int(np.clip(1e8 // (x.shape[0] + y.shape[0]), 10_000, 200_000))
+    N = check_count(n_directions, "n_directions")
     w = sliced_wpp(x, y, _dirs.uniform(N, d, rng_from(seed)), a, b, p)
     return Reference(float(w.mean()), f"Monte Carlo, {N:,} uniform directions",
                      float(w.std(ddof=1) / math.sqrt(N)), N, p)

@@ -139,6 +139,14 @@ def harmonics(theta: np.ndarray, degree: int) -> np.ndarray:
     return (mono - means) @ whiten
 
 
+def _degenerate(L: int, K: int, degree: int, rank) -> InputError:
+    got = "" if rank is None else f" (rank {rank})"
+    return InputError(
+        f"these {L} directions do not determine the {K} harmonics of degree <= {degree} and the intercept{got}: "
+        f"a symmetric set (e.g. a spiral with L close to {K + 1}) can be degenerate; use more directions"
+    )
+
+
 def shcv_combine(w: np.ndarray, theta: np.ndarray, degree: int) -> tuple[float, float]:
     """SHCV estimate: intercept of the least-squares fit of ``w`` on the harmonics.
 
@@ -168,6 +176,8 @@ def shcv_combine(w: np.ndarray, theta: np.ndarray, degree: int) -> tuple[float, 
     X[:, 0] = 1.0
     X[:, 1:] = harmonics(theta, degree)
     coef, _, rank, _ = np.linalg.lstsq(X, w, rcond=None)
+    if rank < K + 1:
+        raise _degenerate(L, K, degree, rank)
     resid = w - X @ coef
     dof = L - rank
     sigma2 = float(resid @ resid) / dof if dof > 0 else math.nan
@@ -192,7 +202,11 @@ def shcv_batch(w: np.ndarray, theta: np.ndarray, degree: int) -> np.ndarray:
     X[..., 0] = 1.0
     X[..., 1:] = harmonics(theta.reshape(-1, d), degree).reshape(R, L, K)
     Xt = X.transpose(0, 2, 1)  # (R, K+1, L)
-    coef = np.linalg.solve(Xt @ X, (Xt @ w[..., None]))[..., 0]  # (R, K+1)
+    gram = Xt @ X
+    eig = np.linalg.eigvalsh(gram)  # ascending, (R, K+1)
+    if np.any(eig[:, 0] <= 1e-12 * eig[:, -1]):
+        raise _degenerate(L, K, degree, None)
+    coef = np.linalg.solve(gram, (Xt @ w[..., None]))[..., 0]  # (R, K+1)
     return coef[:, 0]
 
 

@@ -1,9 +1,9 @@
 """Loading shapes from bytes: round trips for every format, vertex order, caps, hostile files."""
 
 import io
+import re
 import subprocess
 import sys
-import tomllib
 
 import numpy as np
 import pytest
@@ -17,6 +17,7 @@ from swviz.shapes import (
     Shape,
     ShapeLoadError,
     describe,
+    load_measure,
     load_shape,
     make_pair,
     points_to_csv,
@@ -134,6 +135,13 @@ def _npy(a):
     return buf.getvalue()
 
 
+def test_upload_keys_tell_files_apart():
+    a = load_shape(b"1 2 3\n4 5 6\n7 8 0\n", "a.xyz")
+    assert a.key == load_shape(b"1 2 3\n4 5 6\n7 8 0\n", "a.xyz").key  # same file, same cache key
+    assert a.key != load_shape(b"1 2 3\n4 5 6\n7 8 0\n", "b.xyz").key
+    assert a.key != load_shape(b"1 2 3\n4 5 6\n7 8 1\n", "a.xyz").key
+
+
 def test_ply_without_faces_is_a_point_cloud():
     data = trimesh.PointCloud(POINTS3).export(file_type="ply")
     s = load_shape(data, "cloud.ply")
@@ -195,8 +203,9 @@ def test_over_the_default_byte_cap_is_refused_before_parsing():
 
 
 def test_streamlit_upload_cap_matches_swviz():
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] == MAX_FILE_MB
+    text = (ROOT / ".streamlit" / "config.toml").read_text()  # (tomllib is Python 3.11+, we support 3.10)
+    section = text.split("[server]", 1)[1].split("\n[", 1)[0]
+    assert int(re.search(r"^\s*maxUploadSize\s*=\s*(\d+)", section, re.M).group(1)) == MAX_FILE_MB
 
 
 def test_a_2d_file_against_a_3d_shape_is_refused():
@@ -240,3 +249,15 @@ def test_real_meshes_load_with_file_vertex_order(shared_meshes):
             assert describe(s).watertight == watertight
         if path.name == "woody.obj":
             assert np.all(s.vertices[:, 2] == 0)  # planar: still a valid surface
+
+
+def test_load_measure_is_load_then_to_measure(scrambled_mesh):
+    v, f = scrambled_mesh
+    data = _export(v, f, "ply")
+    m = load_measure(data, "ball.ply", mode="vertices", normalise_how="centre")
+    assert m.name == "ball.ply" and m.n == len(v) and m.weights is not None
+    np.testing.assert_allclose(m.weights.sum(), 1.0)
+    s = load_measure(data, "ball.ply", n=77, seed=1)
+    assert s.n == 77 and s.mode == "uniform surface samples"
+    with pytest.raises(ShapeLoadError, match="limit"):
+        load_measure(data, "ball.ply", max_faces=10)

@@ -146,7 +146,7 @@ def flow_animation(
             name = "scene" if p == 0 else f"scene{p + 1}"
             fig.layout[name].update(xaxis=dict(range=ranges[0], **axis), yaxis=dict(range=ranges[1], **axis),
                                     zaxis=dict(range=ranges[2], **axis), aspectmode="cube",
-                                    camera=dict(eye=dict(x=1.5, y=1.5, z=1.1)))
+                                    camera=dict(eye=dict(x=1.15, y=1.15, z=1.45)))
     else:
         yr = ranges[1] if d > 1 else [-r, r]
         for p in range(rows * cols):
@@ -199,6 +199,6 @@ def w2_figure(curves: list[tuple[str, np.ndarray, np.ndarray]], method: str = ""
                                  line=dict(color=colors[p % len(colors)], width=2), marker=dict(size=5)))
     title = "W₂² to the target" + (f"<br><sup>{method}</sup>" if method else "")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), title=dict(text=title, x=0, y=0.97),
-                      xaxis_title="step", yaxis_title="W₂²", yaxis_type="log",
+                      xaxis_title="step", yaxis_title="W₂²", yaxis_type="log", yaxis_tickformat=".2~g",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
     return fig

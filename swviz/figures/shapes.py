@@ -130,12 +130,16 @@ def measure_figure(measure: Measure, height: int = 420, max_points: int = 6000, 
         idx = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
     p, rel = pts[idx].astype(np.float32), (w[idx] * n).astype(np.float32)
     shown = f"{len(idx):,} of {n:,} atoms" if len(idx) < n else f"{n:,} atoms"
-    marker = dict(color=rel, colorscale="Viridis", showscale=True, cmin=float(rel.min()),
-                  cmax=float(max(rel.max(), rel.min() + 1e-9)), colorbar=dict(title=dict(text="n·w"), thickness=12))
+    if np.ptp(rel) < 1e-9:  # uniform weights: one colour, no colour bar
+        marker = dict(color="#440154")
+        shown += ", uniform weights"
+    else:
+        marker = dict(color=rel, colorscale="Viridis", showscale=True, cmin=float(rel.min()), cmax=float(rel.max()),
+                      colorbar=dict(title=dict(text="n·w"), thickness=12))
     fig = go.Figure()
     if measure.dim >= 3:
         fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers", name="atoms",
-                                   marker=dict(size=2.5, **marker), hovertemplate="n·w = %{marker.color:.3g}"))
+                                   marker=dict(size=2.5, **marker)))
         if measure.dim == 6:
             span = float(np.ptp(p[:, :3], axis=0).max()) or 1.0
             nrm = p[:, 3:6] / np.maximum(np.linalg.norm(p[:, 3:6], axis=1, keepdims=True), 1e-12)

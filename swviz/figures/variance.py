@@ -37,8 +37,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, height: int) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=15)), height=height,
-        margin=dict(l=10, r=10, t=45, b=10), hovermode="closest",
-        legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.01, font=dict(size=11)),
+        margin=dict(l=10, r=10, t=45, b=10), hovermode="closest", title_automargin=True,
+        legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0, font=dict(size=11)),
         xaxis_title=xtitle, yaxis_title=ytitle,
     )
     return fig
@@ -101,7 +101,8 @@ def error_curves_figure(frame: pd.DataFrame, metric: str = "rmse", *, bands: boo
     what = "RMSE against the reference" if metric == "rmse" else "standard deviation over repeats"
     _layout(fig, title or f"{what} vs number of projections L", "number of projections L",
             "RMSE of SW_p^p" if metric == "rmse" else "std of the estimate", height)
-    fig.update_xaxes(type="log")
+    Ls = sorted(frame["L"].unique())
+    fig.update_xaxes(type="log", tickvals=Ls if len(Ls) <= 12 else None)
     fig.update_yaxes(type="log", exponentformat="power")
     return fig
 
@@ -158,8 +159,7 @@ def slice_figures(view, x: np.ndarray, y: np.ndarray, names=("source", "target")
         shapes.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines+markers", name="θ",
                                     line=dict(color="#111", width=3), marker=dict(size=[0, 10], symbol="arrow",
                                                                                  angleref="previous")))
-    shapes.update_layout(title=dict(text="the direction θ over the shapes", x=0, font=dict(size=14)),
-                         margin=dict(l=0, r=0, t=40, b=0))
+    shapes.update_layout(margin=dict(l=0, r=0, t=30, b=0))
     figs["shapes"] = shapes
 
     lo = min(view.x_proj.min(), view.y_proj.min())
@@ -184,8 +184,7 @@ def slice_figures(view, x: np.ndarray, y: np.ndarray, names=("source", "target")
         mode="lines", fill="toself", fillcolor="rgba(120,120,120,0.18)", line=dict(width=0),
         name="gap |F⁻¹ − G⁻¹|",
         hoverinfo="skip"))
-    figs["quantiles"] = _layout(quant, f"quantile functions: W_p^p = ∫ |F⁻¹ − G⁻¹|^p dq = {view.value:.4g}",
-                                "quantile level q", "projection", height)
+    figs["quantiles"] = _layout(quant, "quantile functions F⁻¹ and G⁻¹", "quantile level q", "projection", height)
 
     K = view.q.shape[0]
     pick = np.unique(np.linspace(0, K - 1, min(K, max_segments)).round().astype(int))
@@ -200,8 +199,8 @@ def slice_figures(view, x: np.ndarray, y: np.ndarray, names=("source", "target")
     match.add_trace(go.Scatter(x=view.y_proj, y=np.zeros_like(view.y_proj), mode="markers", name=names[1],
                                marker=dict(color=TARGET_COLOR, size=5, symbol="line-ns-open")))
     match.update_yaxes(tickvals=[0, 1], ticktext=[names[1], names[0]], range=[-0.3, 1.3])
-    figs["matching"] = _layout(match, f"sorted projections matched rank by rank ({pick.size} of {K} pieces shown)",
-                               "<θ, ·>", "", height)
+    figs["matching"] = _layout(match, f"matching of sorted projections ({pick.size} of {K} pairs)", "<θ, ·>", "",
+                               height)
     return figs
 
 
@@ -218,7 +217,7 @@ def distances_figure(values: dict[str, float], results: dict, x: np.ndarray, y: 
     colors = ["#7f7f7f", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
     bars = go.Figure(go.Bar(x=list(values), y=list(values.values()), marker_color=colors[: len(values)],
                             text=[f"{v:.4g}" for v in values.values()], textposition="outside"))
-    _layout(bars, "p-th powers: SW ≤ energy-SW, v-DSW ≤ Max-SW", "", "value", height)
+    _layout(bars, "p-th powers: SW ≤ v-DSW ≤ Max-SW", "", "value", height)
     bars.update_layout(showlegend=False)
     d = x.shape[1]
     shapes = clouds_figure([x, y], list(names), height=height + 60, marker_size=2)
@@ -233,6 +232,5 @@ def distances_figure(values: dict[str, float], results: dict, x: np.ndarray, y: 
         elif d == 2:
             shapes.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", name=label,
                                         line=dict(color=color, width=3)))
-    shapes.update_layout(title=dict(text="directions found", x=0, font=dict(size=14)),
-                         margin=dict(l=0, r=0, t=40, b=0))
+    shapes.update_layout(margin=dict(l=0, r=0, t=30, b=0))
     return bars, shapes

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from .._validation import InputError
+from .measures import Measure, to_measure
 from .shape import Shape, face_areas
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_VERTICES",
     "MESH_FORMATS",
     "ShapeLoadError",
+    "load_measure",
     "load_shape",
     "points_to_csv",
     "points_to_npy",
@@ -115,8 +117,25 @@ def load_shape(
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ShapeLoadError(f"could not read {name} as {ext.upper()}: {detail}") from None
     vertices, faces = _check_geometry(vertices, faces, name, caps)
-    key = f"upload:{hashlib.sha1(data).hexdigest()}:{ext}"
+    key = f"upload:{name}:{hashlib.sha1(data).hexdigest()}"  # the name too: it is shown
     return Shape(name, vertices, faces, "upload", key)
+
+
+def load_measure(
+    data,
+    filename: str,
+    mode: str = "surface",
+    n: int = 1024,
+    seed=0,
+    normalise_how: str = "none",
+    normal_weight: float = 1.0,
+    **caps,
+) -> Measure:
+    """:func:`load_shape` then :func:`~swviz.shapes.measures.to_measure`: an uploaded file as a measure.
+
+    ``caps`` are ``max_bytes``, ``max_vertices`` and ``max_faces`` as in :func:`load_shape`.
+    """
+    return to_measure(load_shape(data, filename, **caps), mode, n, seed, normalise_how, normal_weight)
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -263,7 +282,9 @@ def _read_text_points(data, name, caps):
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ShapeLoadError(f"{name} is not UTF-8 text (bad byte at position {exc.start}); expected numeric columns")
+        raise ShapeLoadError(
+            f"{name} is not UTF-8 text (bad byte at position {exc.start}); expected numeric columns"
+        ) from None
     lines = [ln for ln in (s.split("#", 1)[0].strip() for s in text.splitlines()) if ln]
     if not lines:
         raise ShapeLoadError(f"{name} has no data lines")
@@ -312,7 +333,8 @@ def _read_npy(data, name, caps):
     except ValueError as exc:
         raise ShapeLoadError(f"{name}: bad .npy header ({exc})") from None
     if dtype.hasobject:
-        raise ShapeLoadError(f"{name} holds Python objects (pickled data), which are never loaded; save a numeric array")
+        raise ShapeLoadError(f"{name} holds Python objects (pickled data), which are never loaded; "
+                             "save a numeric array")
     if dtype.names is not None or dtype.kind not in "biuf":
         raise ShapeLoadError(f"{name}: expected a real numeric array, got dtype {dtype}")
     if len(shape) != 2 or shape[1] not in (2, 3):

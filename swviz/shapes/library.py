@@ -3,7 +3,9 @@
 Each entry of :data:`SHAPES` is a :class:`ShapeSpec`. Surfaces carry a ``build`` function
 returning ``(vertices, faces)``; clouds are drawn by ``sample(n, rng)``. Every spec has a
 ``sample(n, rng)`` returning ``(n, dim)`` float points, uniform on the surface (by area) for
-meshes. :func:`library_shape` gives the :class:`Shape` (the mesh, or ``n`` seeded points).
+meshes: for the sphere, torus and cube these are exact samples of the ideal surface (as
+:func:`sample_shape` always gave), for the others samples of the mesh. :func:`library_shape`
+gives the :class:`Shape` (the mesh, or ``n`` seeded points), which the measures use.
 
 The ``bar`` family are deformed copies of one mesh (bent, twisted, tapered, perturbed) that
 keep its vertex order: :func:`deformation_pairs` lists them and
@@ -227,6 +229,37 @@ def _mesh_sampler(name):
     return sample
 
 
+# exact samplers of the ideal sphere, torus and cube (sample_shape keeps drawing these; the
+# measures of the library shapes sample their meshes, see ``to_measure``)
+
+
+def _sphere_exact(n, rng):
+    g = rng.standard_normal((n, 3))
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+def _torus_exact(n, rng, R=1.0, r=0.35):
+    # rejection on the tube angle gives area-uniform samples (density ~ R + r cos v)
+    out = np.empty((0, 3))
+    while out.shape[0] < n:
+        k = 2 * (n - out.shape[0]) + 16
+        u = rng.uniform(0, 2 * np.pi, k)
+        v = rng.uniform(0, 2 * np.pi, k)
+        keep = rng.uniform(0, R + r, k) < R + r * np.cos(v)
+        u, v = u[keep], v[keep]
+        pts = np.stack([(R + r * np.cos(v)) * np.cos(u), (R + r * np.cos(v)) * np.sin(u), r * np.sin(v)], 1)
+        out = np.concatenate([out, pts])
+    return out[:n]
+
+
+def _cube_exact(n, rng):
+    face = rng.integers(0, 6, n)
+    pts = rng.uniform(-1, 1, (n, 3))
+    axis = face // 2
+    pts[np.arange(n), axis] = np.where(face % 2 == 0, -1.0, 1.0)
+    return pts
+
+
 # -- clouds -----------------------------------------------------------------------------------
 
 
@@ -237,9 +270,15 @@ def _helix(n, rng):
 
 
 def _blobs(n, rng):
-    k = rng.integers(0, 3, n)
-    centres = np.array([[-1.2, 0.0, 0.0], [1.2, 0.3, 0.2], [0.0, 1.1, -0.6]])
-    scales = np.array([0.4, 0.3, 0.25])
+    k = rng.integers(0, 2, n)
+    centres = np.array([[-1.2, 0.0, 0.0], [1.2, 0.3, 0.2]])
+    return centres[k] + 0.4 * rng.standard_normal((n, 3))
+
+
+def _mixture_3d(n, rng):
+    k = rng.integers(0, 4, n)
+    centres = np.array([[-1.2, 0.0, 0.0], [1.2, 0.3, 0.2], [0.0, 1.1, -0.6], [0.2, -0.9, 0.8]])
+    scales = np.array([0.4, 0.3, 0.25, 0.15])
     return centres[k] + scales[k, None] * rng.standard_normal((n, 3))
 
 
@@ -259,7 +298,11 @@ def _polygon_boundary(corners, n, rng):
 
 
 def _square(n, rng):
-    return _polygon_boundary(np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float), n, rng)
+    s = rng.uniform(0, 4, n)
+    side = np.floor(s).astype(int)
+    f = s - side
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float)
+    return corners[side] + f[:, None] * (corners[(side + 1) % 4] - corners[side])
 
 
 def _star(n, rng):
@@ -302,16 +345,16 @@ def _mixture_2d(n, rng):
     return centres[k] + np.array([0.25, 0.3, 0.2, 0.12])[k, None] * rng.standard_normal((n, 2))
 
 
-def _mesh_spec(name, description, build, family=None):
-    return ShapeSpec(name, 3, description, _mesh_sampler(name), build, family)
+def _mesh_spec(name, description, build, family=None, sample=None):
+    return ShapeSpec(name, 3, description, sample or _mesh_sampler(name), build, family)
 
 
 SHAPES: dict[str, ShapeSpec] = {
     s.name: s
     for s in [
-        _mesh_spec("sphere", "unit sphere (icosphere, 5,120 faces)", _sphere),
-        _mesh_spec("torus", "torus, R = 1, r = 0.35", _torus),
-        _mesh_spec("cube", "surface of the cube [-1, 1]^3", _cube),
+        _mesh_spec("sphere", "unit sphere (icosphere, 5,120 faces)", _sphere, sample=_sphere_exact),
+        _mesh_spec("torus", "torus, R = 1, r = 0.35", _torus, sample=_torus_exact),
+        _mesh_spec("cube", "surface of the cube [-1, 1]^3", _cube, sample=_cube_exact),
         _mesh_spec("cylinder", "closed cylinder, radius 0.7, height 2", _cylinder),
         _mesh_spec("cone", "closed cone, radius 0.9, height 2", _cone),
         _mesh_spec("capsule", "capsule: a cylinder with hemispherical caps", _capsule),
@@ -329,7 +372,8 @@ SHAPES: dict[str, ShapeSpec] = {
         _mesh_spec("bar (perturbed)", "the bar smoothly perturbed (seeded); same vertex order",
                    _bar_deformed("perturb"), "bar"),
         ShapeSpec("helix", 3, "three turns of a helix (a curve: point cloud)", _helix),
-        ShapeSpec("gaussian blobs", 3, "mixture of three Gaussian blobs (point cloud)", _blobs),
+        ShapeSpec("gaussian blobs", 3, "two Gaussian blobs (point cloud)", _blobs),
+        ShapeSpec("gaussian mixture", 3, "mixture of four Gaussians of different spreads (point cloud)", _mixture_3d),
         ShapeSpec("circle", 2, "unit circle", _circle),
         ShapeSpec("square", 2, "boundary of the square [-1, 1]^2", _square),
         ShapeSpec("star", 2, "boundary of a five-pointed star", _star),

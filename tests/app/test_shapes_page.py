@@ -16,11 +16,11 @@ SHAPES_PAGE = "pages/shapes.py"
 
 
 def open_shapes(**query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    """The Shapes page on its own (fast); ``test_the_pair_survives_page_switches`` runs it inside app.py."""
+    at = AppTest.from_file(str(ROOT / SHAPES_PAGE), default_timeout=60)
     for k, v in query.items():
         at.query_params[k] = v
     at.run()
-    at.switch_page(SHAPES_PAGE).run()
     assert not at.exception, at.exception
     return at
 
@@ -72,7 +72,8 @@ def test_default_page_renders_the_pair():
     assert table.loc["watertight"].tolist() == ["yes", "yes"]
     summary = at.sidebar.markdown[0].value
     assert "sphere" in summary and "torus" in summary
-    assert any("varifold" in e.proto.body.lower() for e in at.get("markdown")) or at.expander
+    assert [e.label for e in at.expander] == ["What am I looking at?"]
+    assert "varifold" in at.latex[0].value and r"\tfrac13" in at.latex[0].value
 
 
 def test_every_format_uploads_through_file_uploader():
@@ -159,7 +160,9 @@ def test_the_url_restores_a_library_pair():
 
 
 def test_the_pair_survives_page_switches():
-    at = open_shapes()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(SHAPES_PAGE).run()
     upload(at, "target", "ball.ply", trimesh.creation.icosphere(1).export(file_type="ply"))
     at.switch_page("pages/home.py").run()
     assert not at.exception and pair_names(at) == ("sphere", "ball.ply")
@@ -171,7 +174,7 @@ def test_the_pair_survives_page_switches():
 
 
 @pytest.mark.parametrize("mode", ["surface", "vertices", "varifold", "points"])
-def test_downloads_hold_the_measure(mode):
+def test_each_mode_gives_its_atoms_and_downloads(mode):
     at = open_shapes(src="cube", tgt="cone", measure=mode, n="200")
     src = at.session_state["swviz_pair"]["source"]
     buttons = {b.proto.label: b for b in at.get("download_button")}

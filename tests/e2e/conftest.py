@@ -4,6 +4,7 @@ Never downloads a browser: Playwright is pointed at /usr/bin/chromium. Without i
 tests skip locally and fail in CI (CI=true), where the set-up installs it.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,8 +29,9 @@ def _free_port() -> int:
     return port
 
 
-@pytest.fixture(scope="session")
-def app_url():
+@contextlib.contextmanager
+def streamlit_server():
+    """A fresh `streamlit run app.py` on a free local port; yields its base URL."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -54,6 +56,12 @@ def app_url():
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    with streamlit_server() as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

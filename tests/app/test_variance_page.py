@@ -1,0 +1,80 @@
+"""AppTest: the Variance page runs a small study, keeps its parameters in the URL, and explains a slice."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "variance.py")
+SMALL = {"n": "128", "v_R": "6", "v_Lmin": "16", "v_Lmax": "64", "v_Lo": "32"}
+
+
+def _run(params: dict) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _qp(at, key):
+    v = at.query_params[key]
+    return v[0] if isinstance(v, list) else v
+
+
+@pytest.fixture(scope="module")
+def small():
+    return _run(SMALL)
+
+
+def test_a_small_study_shows_curves_table_reference_and_exports(small):
+    at = small
+    assert not at.error, [e.value for e in at.error]
+    assert at.multiselect(key="w_v_est").value == ["mc", "lcv", "ucv", "shcv-4", "rqmc-spiral", "rqmc-equal-area"]
+    labels = [m.label for m in at.metric]
+    assert any(lbl.startswith("Reference SW") for lbl in labels)
+    assert any(lbl.startswith("Max-SW") for lbl in labels) and any(lbl.startswith("v-DSW") for lbl in labels)
+    table = at.dataframe[0].value
+    assert list(table.index) == [16, 32, 64] and "MC" in table.columns
+    assert len(at.get("download_button")) == 2
+    assert len(at.get("plotly_chart")) >= 8  # study (2), slice (4), other distances (2)
+    assert _qp(at, "v_Lmax") == "64"
+
+
+def test_changing_the_estimators_updates_the_url_and_the_table(small):
+    at = small
+    at.multiselect(key="w_v_est").set_value(["mc", "ucv", "qmc-spiral"]).run()
+    assert not at.exception
+    assert _qp(at, "v_est") == "mc,ucv,qmc-spiral"
+    assert list(at.dataframe[0].value.columns) == ["MC", "Upper CV", "QMC spiral"]
+
+
+def test_the_slice_explainer_follows_the_angles(small):
+    at = small
+
+    def slice_value():
+        return next(m.value for m in at.metric if "on this slice" in m.label)
+
+    before = slice_value()
+    at.slider(key="w_v_phi").set_value(120).run()
+    assert not at.exception
+    assert slice_value() != before and _qp(at, "v_phi") == "120"
+
+
+def test_a_2d_pair_hides_the_3d_only_estimators_and_garbage_urls_fall_back():
+    at = _run({**SMALL, "src": "circle", "tgt": "square", "v_est": "mc,rqmc-spiral,junk", "v_p": "7",
+               "v_grid": "nonsense"})
+    assert not at.error, [e.value for e in at.error]
+    options = at.multiselect(key="w_v_est").options  # as labels
+    assert "RQMC spiral" not in options and "SHCV deg ≤ 2" in options and "RQMC Gaussian Sobol" in options
+    assert at.multiselect(key="w_v_est").value == ["mc"]
+    assert at.selectbox(key="w_v_p").value == 2
+    assert at.selectbox(key="w_v_grid").value == "powers of 2"
+
+
+def test_a_heavy_study_waits_for_a_click_and_sobol_warns_off_powers_of_two():
+    at = _run({"n": "256", "v_R": "2000", "v_Lmin": "10", "v_Lmax": "5000", "v_grid": "log-spaced", "v_Ln": "5",
+               "v_Lo": "32"})
+    assert any("Run this study" in b.label for b in at.button)
+    assert any("Sobol" in w.value for w in at.warning)
+    assert not at.dataframe  # nothing computed yet

@@ -1,0 +1,106 @@
+"""Spherical-harmonics control variates: the basis, exactness on polynomials, clear limits."""
+
+import numpy as np
+import pytest
+
+import swviz
+from swviz import shcv
+from swviz.directions import fibonacci_sphere, half_circle, uniform
+from swviz.estimators import Moments
+
+
+def test_sphere_moments_have_their_closed_forms():
+    assert shcv.sphere_moment([2, 0, 0]) == pytest.approx(1 / 3)
+    assert shcv.sphere_moment([4, 0, 0]) == pytest.approx(3 / 15)
+    assert shcv.sphere_moment([2, 2, 0]) == pytest.approx(1 / 15)
+    assert shcv.sphere_moment([1, 1, 0]) == 0.0
+    assert shcv.sphere_moment([2, 2]) == pytest.approx(1 / 8)  # E cos^2 sin^2 on the circle
+    th = fibonacci_sphere(100_000)
+    for alpha in ([2, 4, 0], [2, 2, 2], [6, 0, 0]):
+        assert np.mean(np.prod(th ** np.array(alpha), axis=1)) == pytest.approx(shcv.sphere_moment(alpha), rel=1e-5)
+
+
+@pytest.mark.parametrize("degree,k3,k2", [(2, 5, 2), (4, 14, 4), (6, 27, 6)])
+def test_harmonics_are_orthonormal_and_count_right(degree, k3, k2):
+    assert shcv.n_harmonics(3, degree) == k3 and shcv.n_harmonics(2, degree) == k2
+    for th in (fibonacci_sphere(60_000), half_circle(4096)):
+        H = shcv.harmonics(th, degree)
+        assert H.shape == (th.shape[0], shcv.n_harmonics(th.shape[1], degree))
+        np.testing.assert_allclose(H.mean(0), 0, atol=2e-6)
+        np.testing.assert_allclose(H.T @ H / th.shape[0], np.eye(H.shape[1]), atol=2e-5)
+
+
+def test_degree_two_spans_both_gaussian_control_variates_and_the_2d_fourier_modes():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)) * [2, 1, 0.5], rng.normal(size=(60, 3)) + [1, 0, -1]
+    th = uniform(40, 3, rng)
+    m = Moments.of(x, y)
+    H = np.column_stack([np.ones(40), shcv.harmonics(th, 2)])
+    for c, mean in ((m.c_low(th), m.mean_c_low()), (m.c_up(th), m.mean_c_up())):
+        coef, *_ = np.linalg.lstsq(H, c, rcond=None)
+        np.testing.assert_allclose(H @ coef, c, atol=1e-12)
+        assert coef[0] == pytest.approx(mean, rel=1e-12)  # the intercept is the exact mean
+    t = rng.uniform(0, np.pi, 30)
+    th2 = np.stack([np.cos(t), np.sin(t)], 1)
+    H2 = np.column_stack([np.ones(30), shcv.harmonics(th2, 4)])
+    for f in (np.cos(2 * t), np.sin(4 * t)):
+        coef, *_ = np.linalg.lstsq(H2, f, rcond=None)
+        np.testing.assert_allclose(H2 @ coef, f, atol=1e-12)
+
+
+def test_an_even_polynomial_of_the_degree_is_integrated_exactly():
+    rng = np.random.default_rng(1)
+    th = uniform(60, 3, rng)
+    w = th[:, 0] ** 4 + 2 * th[:, 0] ** 2 * th[:, 1] ** 2 - th[:, 2] ** 2 + 3.0
+    exact = shcv.sphere_moment([4, 0, 0]) + 2 * shcv.sphere_moment([2, 2, 0]) - 1 / 3 + 3.0
+    value, se = shcv.shcv_combine(w, th, 4)
+    assert value == pytest.approx(exact, abs=1e-12) and se < 1e-12
+    assert shcv.shcv_combine(w, th, 2)[0] != pytest.approx(exact, abs=1e-6)  # degree 2 is not enough
+
+
+@pytest.mark.parametrize("d", [2, 3])
+@pytest.mark.parametrize("estimator", ["lcv", "shcv-2", "shcv-4"])
+def test_a_translate_is_estimated_exactly(d, estimator):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, d))
+    shift = np.arange(1, d + 1) * 0.7
+    r = swviz.sliced_wasserstein(x, x + shift, estimator=estimator, n_projections=40, seed=3)
+    np.testing.assert_allclose(r.per_slice, (r.directions @ shift) ** 2, rtol=1e-10)
+    assert r.value == pytest.approx(shift @ shift / d, rel=1e-12)
+
+
+def test_randomised_spiral_with_shcv_is_exact_on_a_translate_too():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(80, 3))
+    s = np.array([1.0, -2.0, 0.5])
+    r = swviz.sliced_wasserstein(x, x + s, estimator="rqmc-spiral+shcv-4", n_projections=32, seed=0)
+    assert r.value == pytest.approx(s @ s / 3, rel=1e-12)
+
+
+def test_too_few_directions_is_a_clear_error():
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    with pytest.raises(swviz.InputError, match=r"14 spherical harmonics.*L >= 16.*got L = 10"):
+        swviz.sliced_wasserstein(x, x + 1, estimator="shcv-4", n_projections=10, seed=0)
+    assert shcv.min_directions(3, 4) == 16 and shcv.min_directions(2, 4) == 6
+    r = swviz.sliced_wasserstein(x[:, :2], x[:, :2] + 1, estimator="shcv-4", n_projections=6, seed=0)
+    assert np.isfinite(r.value)
+    with pytest.raises(swviz.InputError, match="even whole number"):
+        shcv.harmonics(uniform(5, 3, np.random.default_rng(0)), 3)
+
+
+def test_batched_fit_equals_the_row_by_row_fit():
+    rng = np.random.default_rng(5)
+    th = uniform(6 * 50, 3, rng).reshape(6, 50, 3)
+    w = rng.random((6, 50)) + th[..., 0] ** 2
+    batch = shcv.shcv_batch(w, th, 4)
+    rows = [shcv.shcv_combine(w[r], th[r], 4)[0] for r in range(6)]
+    np.testing.assert_allclose(batch, rows, rtol=1e-10)
+
+
+def test_the_standard_error_is_honest_over_seeds():
+    """The reported stderr matches the spread of the estimates over seeds (within 25%)."""
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(100, 3)) * [2, 1, 0.5], rng.normal(size=(100, 3))
+    est = [swviz.sliced_wasserstein(x, y, estimator="shcv-2", n_projections=64, seed=s) for s in range(200)]
+    spread = np.std([e.value for e in est], ddof=1)
+    assert np.mean([e.stderr for e in est]) == pytest.approx(spread, rel=0.25)
