@@ -32,6 +32,8 @@ from swviz.study import DEFAULT_ESTIMATORS, DEFAULT_L_GRID
 
 #: Study sizes that run without a click (estimated seconds on two cores).
 AUTO_RUN_SECONDS = 20.0
+#: Largest (atoms x slices) for which Max-SW / v-DSW / energy-SW run without a click.
+OTHER_AUTO_WORK = 1_200_000
 #: Rough cost of one slice per point of the pair, in seconds (measured on two cores).
 SECONDS_PER_POINT_SLICE = 7e-9
 
@@ -119,6 +121,7 @@ def _labels(names):
 
 # --------------------------------------------------------------------------- page
 
+ui.ensure_app_navigation()
 st.title("Variance of sliced Wasserstein estimators")
 st.markdown(
     "Every estimator below targets the same number, $SW_p^p(\\mu,\\nu)$. They differ in **how the $L$ "
@@ -151,7 +154,10 @@ source, target = pair.current_pair()
 x, y, a, b = source.points, target.points, source.weights, target.weights
 d = source.dim
 available = [n for n in swviz.ESTIMATORS if (swviz.get_estimator(n).dims is None or d in swviz.get_estimator(n).dims)]
-defaults = [n for n in DEFAULT_ESTIMATORS if n in available] or ["mc"]
+# the default study is for 3D; elsewhere swap the 3D-only sets for Gaussian Sobol and keep SHCV small
+defaults = (list(DEFAULT_ESTIMATORS) if d == 3
+            else ["mc", "lcv", "ucv", "shcv-4" if d <= 3 else "shcv-2", "rqmc-gaussian"])
+defaults = [n for n in defaults if n in available] or ["mc"]
 
 
 def study_tab(ref, p, seed) -> None:
@@ -187,7 +193,8 @@ def study_tab(ref, p, seed) -> None:
     key = (_fingerprint(source), _fingerprint(target), tuple(names), tuple(grid), int(repeats), p, int(seed))
     result = _stored_study(key)
     slices = sum(int(repeats) * (max(grid) if swviz.get_estimator(n).nested else sum(grid)) for n in names)
-    estimate = slices * (source.n + target.n) * SECONDS_PER_POINT_SLICE
+    general = a is not None or b is not None or source.n != target.n  # the merged-quantile path costs more
+    estimate = slices * (source.n + target.n) * SECONDS_PER_POINT_SLICE * (6 if general else 1)
     colors = estimator_colors(names)
     if result is None:
         run = estimate <= AUTO_RUN_SECONDS or st.button(
@@ -260,8 +267,9 @@ def study_tab(ref, p, seed) -> None:
         st.info(f"{row['label']} skipped at L = {', '.join(map(str, skipped))}: {row['note']}",
                 icon=":material/info:")
 
-    st.subheader("Variance-reduction factors against Monte Carlo")
     baseline = "mc" if "mc" in names else names[0]
+    st.subheader("Variance-reduction factors against "
+                 + ("Monte Carlo" if baseline == "mc" else ui.estimator_label(baseline)))
     table = swviz.reduction_table(frame, baseline=baseline)
     st.dataframe(table.map(_fmt_factor), width="stretch")
     st.caption(f"Var[{ui.estimator_label(baseline)}] / Var[estimator] at equal L for random estimators; "
@@ -350,6 +358,12 @@ def other_tab(ref, p, seed) -> None:
                    "weights depend on the scale of W: when W is small they are nearly uniform.")
     if d < 2:
         st.info("In one dimension every slicing distribution gives the same 1D distance.")
+        return
+    work = (source.n + target.n) * int(L_other)
+    if work > OTHER_AUTO_WORK and not st.toggle(
+            f"Compute them ({source.n + target.n:,} atoms × {int(L_other)} slices per ascent step: may take a while)",
+            key="v_other_go"):
+        st.info("Large pair: switch the toggle on to run the ascents.", icon=":material/hourglass_top:")
         return
     try:
         ebsw, vdsw, msw = _distances(x, y, a, b, p, float(kappa), int(L_other), int(seed), energy)

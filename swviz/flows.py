@@ -20,8 +20,10 @@ Gradients, all in closed form (numpy on the CPU; torch on a CUDA device):
   slice gradients (Monte Carlo and QMC sets: ``w_l = 1/L``);
 * the control-variate estimators (``"lcv"``, ``"ucv"``): the exact derivative of
   :func:`~swviz.estimators.cv_combine`, through the fitted coefficient and through the
-  control term, which depends on the source's mean and covariance; where ``cv_combine``
-  falls back to Monte Carlo (the means meet), so does the gradient: never NaN;
+  control term, which depends on the source's mean and covariance. The coefficient carries
+  a 1 % ridge (:data:`CV_RIDGE`) so that the gradient stays bounded as the means meet (the
+  raw one grows like ``1/|dm|``); where ``cv_combine`` falls back to Monte Carlo, so does the
+  gradient: never NaN;
 * any other estimator: its ``extra["slice_weights"]`` hook ``(per_slice, directions,
   moments) -> (L,)`` when it has one, else central differences of its ``combine`` in the
   slice values and in the source's moments (exact for estimates linear in the slices, and
@@ -232,11 +234,21 @@ def _mean_rule(w, theta, moments) -> _Grad:
 
 
 #: Ridge of the flow's control-variate coefficient, relative to the slices' variance (see _cv_rule).
-CV_RIDGE = 0.0
+CV_RIDGE = 0.01
 
 
 def _cv_rule(upper: bool, ridge: float | None = None):
-    """Exact derivative of ``cv_combine`` with the lower or upper control variate."""
+    """The control-variate estimate of ``cv_combine`` (lower or upper) and its exact derivative.
+
+    One stabilisation for the flow: the coefficient is ``gamma = cov(W, C) / (var(C) +
+    kappa^2 var(W))`` with ``kappa^2 =`` :data:`CV_RIDGE` (1 %). While the control variate is
+    informative (``var(C)`` comparable to ``var(W)``) this is ``cv_combine``'s coefficient to
+    about 1 %. As the means meet, the lower control variate shrinks like ``|dm|^2``: the raw
+    coefficient then grows like ``1/|dm|^2`` and the estimate's gradient like ``1/|dm|``
+    (bounded values, unbounded slopes), which kicks converged particles far off the target at
+    large steps; the ridge turns the estimate smoothly into plain Monte Carlo there instead.
+    ``ridge=0`` gives exactly ``cv_combine`` and its gradient.
+    """
 
     def rule(w, theta, M: Moments) -> _Grad:
         kappa2 = CV_RIDGE if ridge is None else ridge
@@ -361,7 +373,7 @@ def _gradient_rule(est: Estimator, L: int, d: int, M: Moments) -> tuple[Callable
     1. an ``extra["slice_weights"]`` hook: a weighted mean with those weights;
     2. a plain mean of the slices (MC, QMC sets): closed form;
     3. the lower or upper control variate of :func:`~swviz.estimators.cv_combine`, whatever
-       the directions: its closed-form derivative;
+       the directions: its closed-form derivative (with the small ridge of :func:`_cv_rule`);
     4. linear in the slices and independent of the moments (e.g. regression on functions
        of the directions): slice gradients with its effective weights, in closed form for
        the spherical-harmonics regression (``extra["degree"]``, checked to reproduce the
@@ -388,9 +400,10 @@ def _gradient_rule(est: Estimator, L: int, d: int, M: Moments) -> tuple[Callable
     if all(_close(f(w, m), float(w.mean())) for w in (w1, w2) for m in (M, shifted)):
         return _mean_rule, "closed form: mean of slice gradients"
     for upper, name in ((False, "lower"), (True, "upper")):
-        cv = _cv_rule(upper)
-        if all(_close(f(w, m), cv(w, theta, m).value) for w in (w1, w2) for m in (M, shifted)):
-            return cv, f"closed form: {name} control variate, through its coefficient and its control term"
+        exact = _cv_rule(upper, ridge=0.0)
+        if all(_close(f(w, m), exact(w, theta, m).value) for w in (w1, w2) for m in (M, shifted)):
+            return _cv_rule(upper), (f"closed form: {name} control variate, through its coefficient and its "
+                                     f"control term (coefficient ridge {CV_RIDGE:g} var W)")
     if _close(f12, f1 + 2.0 * f2) and _close(f1s, f1):
         degree = est.extra.get("degree") if isinstance(est.extra, dict) else None
         if isinstance(degree, int):  # a regression on harmonics? check it reproduces the estimate

@@ -258,9 +258,13 @@ def random_rotation(theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 QMC_SETS: dict[str, tuple] = {}
 
 
-def _named(fn, name: str):
+_CITE = "Nguyen, Bariletto & Ho, 'Quasi-Monte Carlo for 3D Sliced Wasserstein', ICLR 2024."
+
+
+def _named(fn, name: str, doc: str):
     # a distinct name per sampler: a study seeds each direction pool from it
     fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{doc} ``(L, d, rng) -> (L, d)``. {_CITE}"
     return fn
 
 
@@ -271,7 +275,7 @@ def _deterministic_sampler(build, what: str, any_dim: bool = False):
         _need_3d(d, what)
         return np.array(build(L))
 
-    return _named(directions, f"qmc_{build.__name__}")
+    return _named(directions, f"qmc_{build.__name__}", (build.__doc__ or what).strip().splitlines()[0])
 
 
 def _rotated_sampler(build, what: str):
@@ -279,15 +283,18 @@ def _rotated_sampler(build, what: str):
         _need_3d(d, what)
         return random_rotation(build(L), rng)
 
-    return _named(directions, f"rqmc_rotated_{build.__name__}")
+    return _named(directions, f"rqmc_rotated_{build.__name__}",
+                  f"One uniformly random rotation (Haar on SO(3)) of the {what}; each point is then uniform.")
 
 
 def _rqmc_equal_area(L: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """Scrambled Sobol ``(alpha, tau)`` through the equal-area map; each point uniform on S^2."""
     _need_3d(d, "equal-area Sobol set")
     return equal_area_sobol(L, rng)
 
 
 def _rqmc_gaussian(L: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """Scrambled Sobol ``u``, ``theta = Phi^{-1}(u) / |Phi^{-1}(u)|``; each point uniform on S^{d-1}."""
     return gaussian_sobol(L, d, rng)
 
 
@@ -328,7 +335,8 @@ _SPECS = [
 random_spiral = _SPECS[0][4]
 
 for _key, _label, _what, _det, _rnd, _nested, _dims in _SPECS:
-    _how = "scrambled Sobol" if _key in ("equal-area", "gaussian") else "one uniform random rotation"
+    _how = ("scrambled (LMS + digital shift) so each point is uniform" if _key in ("equal-area", "gaussian")
+            else "under one uniform random rotation")
     _where = "S^{d-1}" if _dims is None else "S^2"
     QMC_SETS[_key] = (_label, _det, _rnd, _nested)
     register(Estimator(
@@ -338,7 +346,7 @@ for _key, _label, _what, _det, _rnd, _nested, _dims in _SPECS:
         family="QMC", extra={"sobol": _key in ("equal-area", "gaussian")}))
     register(Estimator(
         f"rqmc-{_key}",
-        f"Randomised QMC (Nguyen et al. 2024): the {_what} under {_how}; unbiased",
+        f"Randomised QMC (Nguyen et al. 2024): the {_what} {_how}; unbiased",
         _rnd, qmc_combine, random=True, nested=_nested, dims=_dims, label=f"RQMC {_label}",
         family="QMC", extra={"sobol": _key in ("equal-area", "gaussian")}))
 

@@ -47,6 +47,9 @@ __all__ = [
     "sphere_moment",
 ]
 
+#: Memory one batch of :func:`shcv_batch` may use (bytes).
+_BATCH_BYTES = 48 * 2**20
+
 #: Degrees registered as estimators (``shcv-2``, ``shcv-4``, ``shcv-6``).
 SHCV_DEGREES = (2, 4, 6)
 
@@ -198,16 +201,21 @@ def shcv_batch(w: np.ndarray, theta: np.ndarray, degree: int) -> np.ndarray:
     K = n_harmonics(d, degree)
     if L < K + 2:
         shcv_combine(w[0], theta[0], degree)  # raises the clear message
-    X = np.empty((R, L, K + 1))
-    X[..., 0] = 1.0
-    X[..., 1:] = harmonics(theta.reshape(-1, d), degree).reshape(R, L, K)
-    Xt = X.transpose(0, 2, 1)  # (R, K+1, L)
-    gram = Xt @ X
-    eig = np.linalg.eigvalsh(gram)  # ascending, (R, K+1)
-    if np.any(eig[:, 0] <= 1e-12 * eig[:, -1]):
-        raise _degenerate(L, K, degree, None)
-    coef = np.linalg.solve(gram, (Xt @ w[..., None]))[..., 0]  # (R, K+1)
-    return coef[:, 0]
+    out = np.empty(R)
+    step = max(1, _BATCH_BYTES // (8 * L * (K + 1) * 3))  # design matrices and temporaries of one batch
+    for s in range(0, R, step):
+        th, ww = theta[s:s + step], w[s:s + step]
+        r = th.shape[0]
+        X = np.empty((r, L, K + 1))
+        X[..., 0] = 1.0
+        X[..., 1:] = harmonics(th.reshape(-1, d), degree).reshape(r, L, K)
+        Xt = X.transpose(0, 2, 1)  # (r, K+1, L)
+        gram = Xt @ X
+        eig = np.linalg.eigvalsh(gram)  # ascending, (r, K+1)
+        if np.any(eig[:, 0] <= 1e-12 * eig[:, -1]):
+            raise _degenerate(L, K, degree, None)
+        out[s:s + r] = np.linalg.solve(gram, (Xt @ ww[..., None]))[..., 0][:, 0]
+    return out
 
 
 def shcv_estimator_combine(degree: int, stderr: bool = True):

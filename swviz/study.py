@@ -55,8 +55,8 @@ DEFAULT_L_GRID = (16, 32, 64, 128, 256, 512, 1024)
 COLUMNS = ["estimator", "label", "L", "mean", "std", "rmse", "bias", "seconds", "abs_err_q10", "abs_err_q90",
            "n_repeats", "random", "reference", "note"]
 
-#: Most directions a study may hold at once (repeats x largest L), about 1 GB in 3D.
-MAX_POOL = 40_000_000
+#: Most directions a study may hold at once (repeats x largest L): about 0.5 GB in 3D.
+MAX_POOL = 20_000_000
 
 Progress = Callable[[float, pd.DataFrame], None]
 
