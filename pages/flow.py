@@ -88,8 +88,12 @@ def _subsample(points, weights, n, seed):
 
 
 def _curve_steps(n_steps: int, table: list[int]) -> list[int]:
-    geo = np.unique(np.round(np.geomspace(1, n_steps, CURVE_POINTS - 1)).astype(int))
-    return sorted(set([0, *geo.tolist(), n_steps, *table]))
+    """The table's steps, 0 and the last, plus log-spaced steps not within 25 % of those."""
+    steps = {0, n_steps, *table}
+    for g in np.unique(np.round(np.geomspace(1, n_steps, CURVE_POINTS - 1)).astype(int)).tolist():
+        if all(not (0.8 <= g / s <= 1.25) for s in steps if s > 0):
+            steps.add(g)
+    return sorted(steps)
 
 
 def _parse_steps(text: str, n_steps: int, default: list[int]) -> tuple[list[int], str | None]:

@@ -58,36 +58,33 @@ def multiselect(label, options, key, default, format_func=str, max_selections=No
     return value
 
 
-def number(label, key, default, min_value, max_value, step=None, cast=int, **kw):
+def _initial_number(key, default, min_value, max_value, cast):
+    """The URL's value for ``key`` when it parses and lies in range, else ``default``."""
     raw = _qp(key)
-    initial = default
-    if raw is not None:
-        try:
-            v = cast(float(raw)) if cast is int else cast(raw)
-            if min_value <= v <= max_value:
-                initial = v
-        except (TypeError, ValueError):
-            pass
-    value = st.number_input(label, min_value=cast(min_value), max_value=cast(max_value), value=cast(initial),
-                            step=cast(step) if step is not None else None, key=f"w_{key}", **kw)
-    _store(key, value)
-    return value
-
-
-def slider(label, key, default, min_value, max_value, step=None, cast=int, **kw):
-    raw = _qp(key)
-    initial = default
     if raw is not None:
         try:
             v = cast(float(raw))
             if min_value <= v <= max_value:
-                initial = v
-        except (TypeError, ValueError):
+                return v
+        except (TypeError, ValueError, OverflowError):
             pass
-    value = st.slider(label, min_value=cast(min_value), max_value=cast(max_value), value=cast(initial),
-                      step=cast(step) if step is not None else None, key=f"w_{key}", **kw)
+    return default
+
+
+def _numeric(widget, label, key, default, min_value, max_value, step, cast, **kw):
+    initial = _initial_number(key, default, min_value, max_value, cast)
+    value = widget(label, min_value=cast(min_value), max_value=cast(max_value), value=cast(initial),
+                   step=cast(step) if step is not None else None, key=f"w_{key}", **kw)
     _store(key, value)
     return value
+
+
+def number(label, key, default, min_value, max_value, step=None, cast=int, **kw):
+    return _numeric(st.number_input, label, key, default, min_value, max_value, step, cast, **kw)
+
+
+def slider(label, key, default, min_value, max_value, step=None, cast=int, **kw):
+    return _numeric(st.slider, label, key, default, min_value, max_value, step, cast, **kw)
 
 
 def show_error(exc: Exception, what: str = "That did not work") -> None:

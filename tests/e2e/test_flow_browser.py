@@ -36,14 +36,14 @@ def test_pressing_play_animates_the_flow(app_url, page, artifacts):
     chart.scroll_into_view_if_needed()
     time.sleep(1.0)  # let the WebGL scenes paint
     slider_label = page.locator(f"{CHART} .slider-group text.slider-label").first  # the current value
-    assert slider_label.inner_text().strip() == "step 0"
+    assert slider_label.text_content().strip() == "step 0"
     before, after = artifacts / "flow_before_play.png", artifacts / "flow_after_play.png"
     chart.screenshot(path=str(before))
 
     page.locator(f"{CHART} .updatemenu-button").first.click()  # ▶ Play
     time.sleep(2.0)
     chart.screenshot(path=str(after))
-    label_after = slider_label.inner_text().strip()
+    label_after = slider_label.text_content().strip()
 
     assert label_after != "step 0", label_after
     changed = _changed_fraction(before, after)
