@@ -101,10 +101,10 @@ def _parse_steps(text: str, n_steps: int, default: list[int]) -> tuple[list[int]
         steps = sorted({int(float(s)) for s in text.replace(";", ",").split(",") if s.strip()})
     except ValueError:
         return default, f"could not read table steps {text!r}; using {default}"
-    kept = [s for s in steps if 0 <= s <= n_steps]
+    kept = [s for s in steps if 0 <= s <= n_steps][:12]
     if not kept:
         return default, f"no table step lies in [0, {n_steps}]; using {default}"
-    return kept[:12], None
+    return sorted({*kept, n_steps}), None  # the last step always
 
 
 def _npy(frames) -> bytes:
@@ -121,6 +121,7 @@ def _apply_preset():
 
 # --------------------------------------------------------------------------- page
 
+ui.ensure_app_navigation()
 st.title("Gradient flow")
 st.markdown(
     "The source's particles slide onto the target by Euler steps on an **estimated** sliced "
@@ -135,7 +136,8 @@ st.caption(
     "σθ(i) is the rank of particle i on the line θ (quantile matching for unequal sizes or weights). "
     "An estimate that averages slices moves the particles by the same average of slice gradients; "
     "the control-variate estimates add the gradient of their control term, which depends on the "
-    "source's mean and covariance (it falls back to plain Monte Carlo when the means meet, never NaN). "
+    "source's mean and covariance (a 1 % ridge on their coefficient keeps it bounded as the means meet; "
+    "never NaN). "
     "With the loss SW₂ the step is divided by 2 SW₂, so h = 0.01 is the paper's update on n SW₂."
 )
 
@@ -235,6 +237,8 @@ except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never 
     st.stop()
 
 labels = [ui.estimator_label(e) for e in chosen]
+flowing = (f"{x.shape[0]:,} vertices ({MESH_MEASURES[mesh_measure]})" if faces is not None
+           else f"{x.shape[0]:,} particles")
 dim = results[0].frames.shape[2]
 if dim > 3:
     st.warning(f"These measures live in {dim}D and cannot be animated; the curves and the table still hold.")
@@ -254,7 +258,7 @@ with right:
                          index=pd.Index(table_steps, name="step"))
     st.dataframe(table.style.format("{:.4g}"), width="stretch")
     st.caption(f"W₂² by {results[0].w2_method}; one run, seed {int(seed)}, L = {int(L)}, h = {float(h):g}, "
-               f"loss {'SW₂²' if loss == 'sw2' else 'SW₂'}, {x.shape[0]:,} → {y.shape[0]:,} atoms.")
+               f"loss {'SW₂²' if loss == 'sw2' else 'SW₂'}, {flowing} → {y.shape[0]:,} target atoms.")
     st.markdown("  \n".join(
         f"**{lab}**: flow {r.flow_seconds:.2f} s, W₂² {r.w2_seconds:.2f} s · {r.gradient}"
         for lab, r in zip(labels, results)))

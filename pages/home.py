@@ -10,6 +10,8 @@ from pages import pair, ui
 from swviz.figures import clouds_figure
 from swviz.shapes import SHAPES, shape_names
 
+ui.ensure_app_navigation()
+
 
 @st.cache_data(show_spinner="Computing the reference value…", max_entries=32)
 def _reference(x, y, a, b, p):
@@ -30,7 +32,6 @@ st.markdown(
     "closed form that moves with the slices, which cuts the variance for free."
 )
 
-ui.ensure_app_navigation()
 config = pair.current_config()
 
 

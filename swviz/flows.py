@@ -11,28 +11,31 @@ estimated loss ``F`` (``"sw2"``: ``SW_2^2``; ``"sw"``: ``SW_2``, as in the CV pa
 so a step ``h`` means the same whatever ``n`` is. Every step draws fresh directions from the
 chosen estimator (``est.directions(L, d, rng)``): one loop serves every registered estimator.
 
-Gradients, all in closed form (numpy on the CPU; torch on a CUDA device):
+Gradients, in closed form (numpy on the CPU; torch on a CUDA device):
 
 * one slice: ``dW_2^2(theta)/dz_i = 2 a_i (theta'z_i - T_theta(theta'z_i)) theta`` with
   ``T_theta`` the barycentric image of the monotone one-dimensional plan (quantile
   matching); equal sizes, uniform weights: ``(2/n)(theta'z_i - theta'y_(rank of i)) theta``;
 * an estimate that is a weighted mean of slices, ``sum_l w_l W_l``: the same weighted mean of
-  slice gradients (Monte Carlo and QMC sets: ``w_l = 1/L``);
-* the control-variate estimators (``"lcv"``, ``"ucv"``): the exact derivative of
-  :func:`~swviz.estimators.cv_combine`, through the fitted coefficient and through the
-  control term, which depends on the source's mean and covariance. The coefficient carries
-  a 1 % ridge (:data:`CV_RIDGE`) so that the gradient stays bounded as the means meet (the
-  raw one grows like ``1/|dm|``); where ``cv_combine`` falls back to Monte Carlo, so does the
-  gradient: never NaN;
-* any other estimator: its ``extra["slice_weights"]`` hook ``(per_slice, directions,
-  moments) -> (L,)`` when it has one, else central differences of its ``combine`` in the
-  slice values and in the source's moments (exact for estimates linear in the slices, and
-  ``2 L + d (d + 3)`` extra ``combine`` calls per step).
+  slice gradients (Monte Carlo and QMC sets: ``w_l = 1/L``; the spherical-harmonics CV: the
+  least-squares intercept's weights);
+* the control-variate estimators (``"lcv"``, ``"ucv"`` and any estimator that combines
+  like them): the exact derivative of :func:`~swviz.estimators.cv_combine`, through the
+  fitted coefficient and through the control term, which depends on the source's mean and
+  covariance. The coefficient carries a 1 % ridge (:data:`CV_RIDGE`) so that the gradient
+  stays bounded as the means meet (the raw one grows like ``1/|dm|``); where
+  ``cv_combine`` falls back to Monte Carlo, so does the gradient: never NaN.
+
+Which rule fits an estimator is read from how its ``combine`` behaves on test values
+(:func:`_gradient_rule`), so a newly registered estimator needs no flow code: an
+``extra["slice_weights"]`` hook ``(per_slice, directions, moments) -> (L,)`` is used when
+present; an estimate linear in the slices gets its weights probed from ``combine``; anything
+else gets central differences in the slice values and the source's moments.
 
 :func:`gradient_flow` moves a point cloud; :func:`mesh_flow` moves a mesh's vertices (a
 measure on the vertices, or on surface samples carried by barycentric coordinates) with
-its faces kept and an optional implicit Laplacian smoothing of the velocity. ``W_2^2`` to the target
-is tracked by exact optimal transport (:func:`w2_squared`).
+its faces kept and an optional implicit Laplacian smoothing of the velocity. ``W_2^2`` to
+the target is tracked by exact optimal transport (:func:`w2_squared`).
 """
 
 from __future__ import annotations
@@ -407,8 +410,8 @@ def _gradient_rule(est: Estimator, L: int, d: int, M: Moments) -> tuple[Callable
     if _close(f12, f1 + 2.0 * f2) and _close(f1s, f1):
         degree = est.extra.get("degree") if isinstance(est.extra, dict) else None
         if isinstance(degree, int):  # a regression on harmonics? check it reproduces the estimate
-            rule = _harmonic_rule(degree)
             try:
+                rule = _harmonic_rule(degree)
                 ok = all(_close(rule(w, theta, M).value, f(w)) for w in (w1, w2))
             except Exception:  # noqa: BLE001 - not a harmonic regression after all
                 ok = False

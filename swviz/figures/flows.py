@@ -197,8 +197,9 @@ def w2_figure(curves: list[tuple[str, np.ndarray, np.ndarray]], method: str = ""
             floor = pos.min() if floor is None else min(floor, pos.min())
         fig.add_trace(go.Scatter(x=np.asarray(steps), y=w2, mode="lines+markers", name=label,
                                  line=dict(color=colors[p % len(colors)], width=2), marker=dict(size=5)))
-    title = "W₂² to the target" + (f"<br><sup>{method}</sup>" if method else "")
+    title = "W<sub>2</sub><sup>2</sup> to the target" + (f"<br><sup>{method}</sup>" if method else "")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), title=dict(text=title, x=0, y=0.97),
-                      xaxis_title="step", yaxis_title="W₂²", yaxis_type="log", yaxis_tickformat=".2~g",
+                      xaxis_title="step", yaxis_title="W<sub>2</sub><sup>2</sup>", yaxis_type="log",
+                      yaxis_tickformat=".2~g", yaxis_dtick="D2",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
     return fig
