@@ -70,6 +70,9 @@ with left:
     L = ui.number("Projections L", "L", 100, 1, 100000, step=10)
     p = ui.select("p", [1, 2, 3], "p", 2)
     st.caption(swviz.ESTIMATORS[estimator])
+    if swviz.get_estimator(estimator).extra.get("sobol") and int(L) & (int(L) - 1):
+        st.warning(f"Sobol sets keep their balance only when L is a power of 2 (L = {int(L)}).",
+                   icon=":material/warning:")
 
 pair.sidebar_summary()
 source, target = pair.current_pair()

@@ -58,3 +58,13 @@ def test_a_single_projection_still_gives_an_estimate():
     at.number_input(key="w_L").set_value(1).run()  # L = 1: no standard error, still a value
     assert not at.exception
     assert _estimate(at)
+
+
+def test_sobol_estimators_warn_when_L_is_not_a_power_of_two():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"est": "rqmc-equal-area", "L": "100"})
+    at.run()
+    assert not at.exception
+    assert any("power of 2" in w.value for w in at.warning)
+    at.number_input(key="w_L").set_value(128).run()
+    assert not any("power of 2" in w.value for w in at.warning)
