@@ -52,7 +52,7 @@ import scipy.sparse as sp
 
 from ._validation import InputError, as_points, check_count, check_pair, rng_from
 from .estimators import Estimator, Moments, get_estimator
-from .slices import _Grid, _pool
+from .slices import _Grid, _pool, merged_matching
 
 __all__ = [
     "EXACT_OT_MAX",
@@ -503,7 +503,6 @@ class _NumpySlices:
 
     def _weighted(self, xp, yp):
         L, n = xp.shape
-        m = yp.shape[1]
         ox = np.argsort(xp, axis=1)
         oy = np.argsort(yp, axis=1)
         xs = np.take_along_axis(xp, ox, axis=1)
@@ -513,13 +512,7 @@ class _NumpySlices:
         cy = np.cumsum(self.b_full[oy], axis=1)
         cx[:, -1] = 1.0
         cy[:, -1] = 1.0
-        merged = np.concatenate([cx, cy], axis=1)  # (L, n + m)
-        order = np.argsort(merged, axis=1, kind="stable")
-        q = np.take_along_axis(merged, order, axis=1)
-        widths = np.diff(q, axis=1, prepend=0.0)
-        is_x = order < n
-        ix = np.minimum(np.cumsum(is_x, axis=1) - is_x, n - 1)
-        iy = np.minimum(np.cumsum(~is_x, axis=1) - ~is_x, m - 1)
+        widths, ix, iy = merged_matching(cx, cy)  # (L, n + m) each
         yq = np.take_along_axis(ys, iy, axis=1)
         diff = np.take_along_axis(xs, ix, axis=1) - yq
         w = np.einsum("lk,lk->l", widths, diff * diff)

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["project", "sliced_wpp", "slice_wpp_sorted"]
+__all__ = ["merged_matching", "project", "sliced_wpp", "slice_wpp_sorted"]
 
 #: Bytes of projected values one chunk may hold (both clouds together).
 CHUNK_BYTES = 4 * 2**20
@@ -90,10 +90,17 @@ class _Grid:
         self.widths, self.ix, self.iy = widths[keep], ix[keep], iy[keep]
 
 
-def _merged_weighted(xs, ys, cx, cy, p):
-    """Quantile integral for per-slice cumulative weights ``cx`` (L, n) and ``cy`` (L, m)."""
-    n = xs.shape[1]
-    m = ys.shape[1]
+def merged_matching(cx: np.ndarray, cy: np.ndarray):
+    """Cells of the merged quantile grid of per-slice cumulative weights.
+
+    cx : (L, n) and cy : (L, m) float, nondecreasing rows ending at exactly 1.
+
+    Returns ``widths (L, n + m)`` (cell lengths, zero for ties), ``ix (L, n + m)`` and
+    ``iy (L, n + m)`` int: on the cell ``(q_{k-1}, q_k]`` the x quantile is ``xs[ix]`` and the
+    y quantile ``ys[iy]``, so ``W_p^p = sum_k widths_k |xs[ix_k] - ys[iy_k]|^p``.
+    """
+    n = cx.shape[1]
+    m = cy.shape[1]
     merged = np.concatenate([cx, cy], axis=1)  # (L, n + m)
     order = np.argsort(merged, axis=1, kind="stable")
     q = np.take_along_axis(merged, order, axis=1)
@@ -102,6 +109,12 @@ def _merged_weighted(xs, ys, cx, cy, p):
     # index of the x-quantile on (q_{k-1}, q_k]: how many x levels lie strictly before k
     ix = np.minimum(np.cumsum(is_x, axis=1) - is_x, n - 1)
     iy = np.minimum(np.cumsum(~is_x, axis=1) - ~is_x, m - 1)
+    return widths, ix, iy
+
+
+def _merged_weighted(xs, ys, cx, cy, p):
+    """Quantile integral for per-slice cumulative weights ``cx`` (L, n) and ``cy`` (L, m)."""
+    widths, ix, iy = merged_matching(cx, cy)
     diff = np.take_along_axis(xs, ix, axis=1) - np.take_along_axis(ys, iy, axis=1)
     if p == 2.0:
         diff *= diff
