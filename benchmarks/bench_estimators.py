@@ -64,7 +64,8 @@ def main() -> None:
     sort_t, mc = rows["np.sort of the two projected (L, n) arrays"], rows["swviz mc"]
     print("ratios:")
     print(f"  mc / sort bound               {mc / sort_t:6.2f}   (target <= 1.3)")
-    print(f"  mc on one thread / sort bound {rows['swviz mc slices on one thread'] / sort_t:6.2f}   (the pool uses both cores)")
+    one = rows["swviz mc slices on one thread"]
+    print(f"  mc on one thread / sort bound {one / sort_t:6.2f}   (the pool uses both cores)")
     print(f"  POT / mc                      {rows['POT sliced_wasserstein_distance'] / mc:6.2f}   (target >= 8)")
     print(f"  lcv / mc                      {rows['swviz lcv'] / mc:6.2f}   (target <= 1.1)")
     print(f"  ucv / mc                      {rows['swviz ucv'] / mc:6.2f}   (target <= 1.1)")

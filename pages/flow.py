@@ -99,7 +99,7 @@ def _curve_steps(n_steps: int, table: list[int]) -> list[int]:
 def _parse_steps(text: str, n_steps: int, default: list[int]) -> tuple[list[int], str | None]:
     try:
         steps = sorted({int(float(s)) for s in text.replace(";", ",").split(",") if s.strip()})
-    except ValueError:
+    except (ValueError, OverflowError):  # words, or inf / nan
         return default, f"could not read table steps {text!r}; using {default}"
     kept = [s for s in steps if 0 <= s <= n_steps][:12]
     if not kept:

@@ -68,3 +68,21 @@ def test_sobol_estimators_warn_when_L_is_not_a_power_of_two():
     assert any("power of 2" in w.value for w in at.warning)
     at.number_input(key="w_L").set_value(128).run()
     assert not any("power of 2" in w.value for w in at.warning)
+
+
+GARBAGE = ["", "nan", "-1e309", "999999999999", "%00<script>", "a,b,,c"]
+
+
+@pytest.mark.parametrize("page", REGISTERED)
+def test_every_url_parameter_survives_garbage(page):
+    """Whatever a hand-edited URL holds, every page still runs (values fall back to defaults)."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(page).run()
+    keys = sorted(at.query_params)
+    assert keys, "the page keeps no state in the URL"
+    for junk in GARBAGE:
+        bad = AppTest.from_file(APP, default_timeout=120)
+        bad.query_params.update({k: junk for k in keys})
+        bad.run()
+        bad.switch_page(page).run()
+        assert not bad.exception, (page, junk, [e.message for e in bad.exception])
