@@ -7,7 +7,7 @@ import streamlit as st
 
 import swviz
 from pages import pair, ui
-from swviz.figures import clouds_figure
+from swviz.figures import clouds_figure, slices_figure
 from swviz.shapes import SHAPES, shape_names
 
 ui.ensure_app_navigation()
@@ -99,6 +99,10 @@ with right:
         c2.caption(f"{ref.method} (± {ref.stderr:.1g})")
         c3.metric("Time for the estimate", f"{elapsed * 1e3:.1f} ms")
         c3.caption(f"L = {int(L)} directions, {source.n:,} + {target.n:,} points")
+        st.plotly_chart(slices_figure(res.per_slice, res.value, ref.value, symbol=sw, height=220), width="stretch",
+                        key="home_slices")
+        st.caption("Each direction gives one 1D transport cost (the histogram); MC averages them, a control variate "
+                   "shifts the average by what its Gaussian closed form says the sample of directions missed.")
     shown = [m.points[:, :3] for m in (source, target)]  # varifold atoms: drawn at their centroids
     st.plotly_chart(
         clouds_figure(shown, [f"source: {source.name} ({source.mode})", f"target: {target.name} ({target.mode})"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["clouds_figure", "SOURCE_COLOR", "TARGET_COLOR", "equal_axes_3d"]
+__all__ = ["clouds_figure", "SOURCE_COLOR", "TARGET_COLOR", "equal_axes_3d", "slices_figure"]
 
 SOURCE_COLOR = "#1f77b4"
 TARGET_COLOR = "#d62728"
@@ -59,4 +59,28 @@ def clouds_figure(
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    return fig
+
+
+def slices_figure(per_slice: np.ndarray, estimate: float, reference: float | None = None,
+                  symbol: str = "W_p^p", height: int = 260) -> go.Figure:
+    """Histogram of the per-slice costs with the mean, the estimate and the reference as lines.
+
+    per_slice : (L,) float
+    """
+    w = np.asarray(per_slice, dtype=np.float64)
+    counts, edges = np.histogram(w, bins=min(60, max(10, len(w) // 4)))
+    top = float(counts.max()) * 1.08
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges) * 0.95, name="slices",
+                           marker=dict(color="#c6dbef"), hovertemplate="%{x:.4g}: %{y} slices<extra></extra>"))
+    lines = [("mean of the slices", float(w.mean()), dict(color="#6baed6", dash="dot", width=2)),
+             ("estimate", float(estimate), dict(color=SOURCE_COLOR, width=3))]
+    if reference is not None:
+        lines.append(("reference", float(reference), dict(color="#222", dash="dash", width=2)))
+    for name, x, style in lines:
+        fig.add_trace(go.Scatter(x=[x, x], y=[0, top], mode="lines", name=f"{name} {x:.4g}", line=style,
+                                 hoverinfo="name"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), bargap=0,
+                      xaxis_title=f"per-slice {symbol}", yaxis_title="slices", yaxis_range=[0, top],
+                      legend=dict(orientation="v", x=1.0, xanchor="right", y=1.0, bgcolor="rgba(255,255,255,0.7)"))
     return fig
