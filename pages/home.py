@@ -13,11 +13,6 @@ from swviz.shapes import SHAPES, shape_names
 ui.ensure_app_navigation()
 
 
-@st.cache_data(show_spinner="Computing the reference value…", max_entries=32)
-def _reference(x, y, a, b, p):
-    return swviz.reference_sw(x, y, a, b, p=p)
-
-
 st.title("swviz · sliced Wasserstein, explored")
 st.markdown(
     "The **sliced Wasserstein distance** compares two shapes by projecting them on random lines: "
@@ -83,7 +78,7 @@ with right:
         res = swviz.sliced_wasserstein(source.points, target.points, source.weights, target.weights,
                                        estimator=estimator, n_projections=int(L), p=p, seed=int(seed))
         elapsed = time.perf_counter() - t0
-        ref = _reference(source.points, target.points, source.weights, target.weights, p)
+        ref = ui.reference(source.points, target.points, source.weights, target.weights, p)
     except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a traceback
         ui.show_error(exc, "Could not estimate")
     else:

@@ -87,6 +87,12 @@ def slider(label, key, default, min_value, max_value, step=None, cast=int, **kw)
     return _numeric(st.slider, label, key, default, min_value, max_value, step, cast, **kw)
 
 
+@st.cache_data(show_spinner="Computing the reference value…", max_entries=32)
+def reference(x, y, a, b, p) -> swviz.Reference:
+    """``swviz.reference_sw``, cached across pages and sessions for the same pair and p."""
+    return swviz.reference_sw(x, y, a, b, p=p)
+
+
 def show_error(exc: Exception, what: str = "That did not work") -> None:
     """A clear message in the page for bad input; unexpected errors say so too, no traceback."""
     if isinstance(exc, ValueError):

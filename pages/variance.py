@@ -48,11 +48,6 @@ def _fingerprint(m) -> str:
     return h.hexdigest()
 
 
-@st.cache_data(show_spinner="Computing the reference value…", max_entries=32)
-def _reference(x, y, a, b, p):
-    return swviz.reference_sw(x, y, a, b, p=p)
-
-
 @st.cache_resource(show_spinner=False)
 def _study_store() -> tuple[OrderedDict, threading.Lock]:
     return OrderedDict(), threading.Lock()
@@ -399,7 +394,7 @@ with top1:
 with top2:
     seed = ui.number("seed", "v_seed", 0, 0, 2**31 - 1)
 try:
-    reference = _reference(x, y, a, b, p)
+    reference = ui.reference(x, y, a, b, p)
 except Exception as exc:  # noqa: BLE001 - any failure becomes a message
     ui.show_error(exc, "Could not compute the reference")
     st.stop()
