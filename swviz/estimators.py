@@ -33,6 +33,8 @@ __all__ = [
     "sliced_wasserstein",
     "mc_combine",
     "cv_combine",
+    "cv_fit",
+    "CVFit",
 ]
 
 
@@ -175,6 +177,39 @@ def cv_combine(w: np.ndarray, c: np.ndarray, mean_c: float) -> tuple[float, floa
     harmonic. Falls back to plain MC when the control variate's spread is negligible
     (the means meet, or both clouds are centred for the lower CV): never NaN.
     """
+    fit = cv_fit(w, c, mean_c)
+    if fit is None:
+        return mc_combine(w, None, None)
+    L = w.shape[0]
+    resid = w - fit.gamma * fit.d
+    # residual spread about the fit, with one degree of freedom more used by gamma
+    dof = max(L - 2, 1)
+    return fit.value, float(np.sqrt(np.sum((resid - resid.mean()) ** 2) / dof / L))
+
+
+@dataclass(frozen=True)
+class CVFit:
+    """The pieces of a control-variate fit (see :func:`cv_fit`), shared with the flows' gradients.
+
+    value : float (the estimate); gamma : float; d : (L,) ``C - E C``; dc : (L,) ``d`` centred;
+    wc : (L,) ``W`` centred; d_bar : float; den : float (``var(C)``, plus the ridge if any).
+    """
+
+    value: float
+    gamma: float
+    d: np.ndarray
+    dc: np.ndarray
+    wc: np.ndarray
+    d_bar: float
+    den: float
+
+
+def cv_fit(w: np.ndarray, c: np.ndarray, mean_c: float, ridge: float = 0.0) -> CVFit | None:
+    """Fit ``gamma = cov(W, C) / (var(C) + ridge var(W))`` and the estimate ``mean W - gamma mean D``.
+
+    Returns None when the control variate's spread is negligible (L < 2, ``var(C)`` zero or
+    below ``(1e-9 (|mean W| + |E C|))^2``): the caller then uses plain MC.
+    """
     L = w.shape[0]
     d = c - mean_c
     w_bar = float(w.mean())
@@ -183,13 +218,11 @@ def cv_combine(w: np.ndarray, c: np.ndarray, mean_c: float) -> tuple[float, floa
     var_d = float(np.mean(dc * dc))
     scale = abs(w_bar) + abs(mean_c)
     if L < 2 or not math.isfinite(var_d) or var_d == 0.0 or var_d <= (1e-9 * scale) ** 2:
-        return mc_combine(w, None, None)
-    gamma = float(np.mean((w - w_bar) * dc)) / var_d
-    value = w_bar - gamma * d_bar
-    resid = w - gamma * d
-    # residual spread about the fit, with one degree of freedom more used by gamma
-    dof = max(L - 2, 1)
-    return value, float(np.sqrt(np.sum((resid - resid.mean()) ** 2) / dof / L))
+        return None
+    wc = w - w_bar
+    den = var_d + ridge * float(np.mean(wc * wc))
+    gamma = float(np.mean(wc * dc)) / den
+    return CVFit(w_bar - gamma * d_bar, gamma, d, dc, wc, d_bar, den)
 
 
 def _lcv(w, theta, moments):

@@ -51,7 +51,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validation import InputError, as_points, check_count, check_pair, rng_from
-from .estimators import Estimator, Moments, get_estimator
+from .estimators import Estimator, Moments, cv_fit, get_estimator
 from .slices import _Grid, _pool, merged_matching
 
 __all__ = [
@@ -260,20 +260,11 @@ def _cv_rule(upper: bool, ridge: float | None = None):
         else:
             c, mean_c = M.c_low(theta), M.mean_c_low()
         L, d = theta.shape
-        dd = c - mean_c
-        w_bar = float(w.mean())
-        d_bar = float(dd.mean())
-        dc = dd - d_bar
-        var_d = float(np.mean(dc * dc))
-        scale = abs(w_bar) + abs(mean_c)
-        # the same fallback as cv_combine: negligible spread of the control -> plain MC
-        if L < 2 or not math.isfinite(var_d) or var_d == 0.0 or var_d <= (1e-9 * scale) ** 2:
+        fit = cv_fit(w, c, mean_c, ridge=kappa2)
+        if fit is None:  # the same fallback as cv_combine: negligible spread of the control -> plain MC
             return _mean_rule(w, theta, M)
-        wc = w - w_bar
-        lam = kappa2 * float(np.mean(wc * wc))
-        den = var_d + lam
-        gamma = float(np.mean(wc * dc)) / den
-        value = w_bar - gamma * d_bar
+        gamma, dc, wc, d_bar, den = fit.gamma, fit.dc, fit.wc, fit.d_bar, fit.den
+        value = fit.value
         # E = w_bar - gamma d_bar, gamma = cov(W, C) / (var(C) + lam(W)), and
         # dE/dC_l = -d_bar dgamma/dC_l - gamma / L, dE/dE[C] = gamma
         weights = (1.0 - d_bar * (dc - 2.0 * kappa2 * gamma * wc) / den) / L
