@@ -243,7 +243,7 @@ def test_result_layout_record_steps_and_progress():
     assert r.frames.shape == (5, 64, 3) and r.loss.shape == (25,)
     assert r.w2_steps.tolist() == [0, 7, 25] and r.w2.shape == (3,)
     np.testing.assert_array_equal(r.frames[0], x)
-    assert r.w2_method == "exact OT (POT emd2)" and r.w2_at(7) == r.w2[1]
+    assert r.w2_method == "exact OT (optimal assignment, scipy)" and r.w2_at(7) == r.w2[1]
     assert calls == sorted(calls) and calls[-1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="not computed at step 3"):
         r.w2_at(3)
@@ -416,3 +416,19 @@ def test_mesh_animation_uses_mesh3d_frames_and_2d_works():
     assert fig2.layout.yaxis.scaleanchor == "x" and len(fig2.frames) == 3
     w2 = w2_figure([("a", r2.w2_steps, r2.w2)], r2.w2_method)
     assert w2.layout.yaxis.type == "log"
+
+
+@pytest.mark.parametrize("n,m,weighted", [(64, 64, False), (600, 600, False), (40, 30, False), (50, 50, True)])
+def test_w2_is_exact_ot_on_every_route(n, m, weighted):
+    """The assignment route (small uniform equal-size pairs) and POT's emd2 agree with exact OT."""
+    import ot
+
+    from swviz.flows import w2_squared
+
+    rng = np.random.default_rng(n + m)
+    x, y = rng.normal(size=(n, 3)), rng.uniform(size=(m, 3))
+    a = rng.uniform(0.2, 1, n) if weighted else None
+    a_ = np.full(n, 1 / n) if a is None else a / a.sum()
+    value, method = w2_squared(x, y, a)
+    assert value == pytest.approx(ot.emd2(a_, np.full(m, 1 / m), ot.dist(x, y), numItermax=10**7), rel=1e-10)
+    assert method.startswith("exact OT")
