@@ -9,6 +9,7 @@ PAGES = [
     st.Page("pages/shapes.py", title="Shapes", icon=":material/category:", url_path="shapes"),
     st.Page("pages/variance.py", title="Variance", icon=":material/show_chart:", url_path="variance"),
     st.Page("pages/flow.py", title="Gradient flow", icon=":material/animation:", url_path="flow"),
+    st.Page("pages/correspondence.py", title="Correspondence", icon=":material/share:", url_path="correspondence"),
 ]
 
 st.navigation(PAGES).run()
