@@ -70,8 +70,8 @@ def naive_swviz(x, y, names, grid, repeats):
     return time.perf_counter() - t0
 
 
-def naive_small_chunks(x, y, names, grid, repeats):
-    """The naive loop again, slicing with the study's BLAS-friendly chunks: isolates pool sharing."""
+def naive_loop(x, y, names, grid, repeats, slicer):
+    """The naive loop: each estimate draws its own directions and slices them with ``slicer``."""
     moments = Moments.of(x, y)
     t0 = time.perf_counter()
     for name in names:
@@ -81,27 +81,20 @@ def naive_small_chunks(x, y, names, grid, repeats):
             for r in range(reps):
                 theta = est.directions(L, x.shape[1], np.random.default_rng(r))
                 try:
-                    est.combine(_slices(x, y, theta, None, None, 2.0), theta, moments)
+                    est.combine(slicer(x, y, theta), theta, moments)
                 except swviz.InputError:
-                    break
+                    break  # e.g. SHCV with too few directions
     return time.perf_counter() - t0
 
 
-def naive_pot(x, y, names, grid, repeats):
-    moments = Moments.of(x, y)
-    t0 = time.perf_counter()
-    for name in names:
-        est = swviz.get_estimator(name)
-        reps = repeats if est.random else 1
-        for L in grid:
-            for r in range(reps):
-                theta = est.directions(L, x.shape[1], np.random.default_rng(r))
-                _, log = ot.sliced_wasserstein_distance(x, y, projections=theta.T, p=2, log=True)
-                try:
-                    est.combine(np.asarray(log["projected_emds"]), theta, moments)
-                except swviz.InputError:
-                    break
-    return time.perf_counter() - t0
+def small_chunks(x, y, theta):
+    """The study's BLAS-friendly chunks: the naive loop with them isolates the pool sharing."""
+    return _slices(x, y, theta, None, None, 2.0)
+
+
+def pot_slices(x, y, theta):
+    _, log = ot.sliced_wasserstein_distance(x, y, projections=theta.T, p=2, log=True)
+    return np.asarray(log["projected_emds"])
 
 
 def main(argv=None) -> None:
@@ -135,10 +128,10 @@ def main(argv=None) -> None:
     k = max(1, min(args.naive_repeats, args.repeats))
     t_naive = naive_swviz(x, y, names, grid, k) * args.repeats / k
     print(f"naive loop over sliced_wasserstein: {t_naive:.1f} s (timed on {k} repeats, scaled x{args.repeats / k:g})")
-    t_small = naive_small_chunks(x, y, names, grid, k) * args.repeats / k
+    t_small = naive_loop(x, y, names, grid, k, small_chunks) * args.repeats / k
     print(f"naive loop with the study's slice chunks: {t_small:.1f} s (timed on {k} repeats, scaled)")
     k_pot = max(1, min(args.pot_repeats, args.repeats))
-    t_pot = naive_pot(x, y, names, grid, k_pot) * args.repeats / k_pot
+    t_pot = naive_loop(x, y, names, grid, k_pot, pot_slices) * args.repeats / k_pot
     print(f"naive loop through POT's sliced_wasserstein_distance: {t_pot:.1f} s "
           f"(timed on {k_pot} repeats, scaled x{args.repeats / k_pot:g})")
 
