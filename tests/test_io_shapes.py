@@ -14,6 +14,7 @@ from swviz.shapes import (
     FORMATS,
     MAX_FILE_BYTES,
     MAX_FILE_MB,
+    MESH_FORMATS,
     Shape,
     ShapeLoadError,
     describe,
@@ -53,14 +54,74 @@ def test_mesh_round_trip_keeps_vertex_order(scrambled_mesh, fmt):
     np.testing.assert_array_equal(s.faces, f)
 
 
-def test_stl_round_trip_is_the_same_triangle_soup(scrambled_mesh):
+def test_stl_corners_are_merged_in_order_of_first_appearance(scrambled_mesh):
     v, f = scrambled_mesh
+    # the order in which the faces first use each vertex: what an STL still knows of vertex order
+    _, first = np.unique(f.ravel(), return_index=True)
+    appearance = f.ravel()[np.sort(first)]
     for kind in ("stl", "stl_ascii"):
         data = trimesh.Trimesh(v, f, process=False).export(file_type=kind)
         data = data.encode() if isinstance(data, str) else data
         s = load_shape(data, "ball.stl")
-        assert s.n_faces == len(f) and s.n_vertices == 3 * len(f)  # STL stores 3 corners per face
-        np.testing.assert_allclose(s.vertices[s.faces], v[f], atol=1e-6)
+        assert s.n_faces == len(f) and s.n_vertices == len(v)  # 3 corners per face in the file, merged
+        np.testing.assert_allclose(s.vertices, v[appearance], atol=1e-6)
+        np.testing.assert_allclose(s.vertices[s.faces], v[f], atol=1e-6)  # the same triangles
+        assert any("merged" in note and f"{3 * len(f):,} corners" in note for note in s.notes)
+
+
+def test_merge_coincident_is_exact_whatever_the_units():
+    from swviz.shapes.io import merge_coincident
+
+    m = trimesh.creation.icosphere(1)
+    soup_v = np.asarray(m.vertices)[m.faces].reshape(-1, 3)
+    soup_f = np.arange(len(soup_v)).reshape(-1, 3)
+    for scale in (1e-9, 1.0, 1e9):  # an absolute rounding tolerance would collapse the smallest
+        v, f = merge_coincident(soup_v * scale, soup_f)
+        assert len(v) == len(m.vertices)
+        np.testing.assert_array_equal(v[f], soup_v[soup_f] * scale)
+    corners = np.array([[0.0, 0, 0], [-0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    v, f = merge_coincident(corners, np.array([[0, 2, 3], [1, 3, 2]]))
+    assert len(v) == 3 and f.tolist() == [[0, 1, 2], [0, 2, 1]]  # -0.0 is 0.0
+
+
+@pytest.fixture(scope="module")
+def library_mesh_bytes():
+    """One library mesh written by trimesh to every supported mesh format (and both STL encodings)."""
+    from swviz.shapes import library_mesh
+
+    v, f = library_mesh("bumpy sphere")
+    tm = trimesh.Trimesh(v, f, process=False)
+    out = {}
+    for kind, ext in (("obj", "obj"), ("ply", "ply"), ("stl", "stl"), ("stl_ascii", "stl"), ("off", "off"),
+                      ("glb", "glb")):
+        data = tm.export(file_type=kind)
+        out[f"{kind}.{ext}"] = data.encode() if isinstance(data, str) else data
+    return v, f, out
+
+
+def test_one_mesh_reads_the_same_in_every_format(library_mesh_bytes):
+    import swviz
+    from swviz.directions import fibonacci_sphere
+
+    v, f, files = library_mesh_bytes
+    assert {name.rsplit(".", 1)[1] for name in files} == set(MESH_FORMATS)
+    ref = Shape("ref", v, f)
+    ref_area = describe(ref).area
+    theta = fibonacci_sphere(200)
+    other = np.random.default_rng(0).standard_normal((300, 3))
+    ref_m = make_pair(ref, ref, mode="vertices")[0]
+    ref_sw = swviz.sliced_wasserstein(ref_m.points, other, ref_m.weights, directions=theta).value
+    for name, data in files.items():
+        s = load_shape(data, name)
+        assert (s.n_vertices, s.n_faces) == (len(v), len(f)), name
+        assert describe(s).area == pytest.approx(ref_area, rel=1e-6), name  # float32 files: 1e-7 relative
+        m = make_pair(s, ref, mode="vertices")[0]
+        assert m.weights is not None and len(m.weights) == len(v)
+        sw = swviz.sliced_wasserstein(m.points, other, m.weights, directions=theta).value
+        assert sw == pytest.approx(ref_sw, rel=1e-6), name
+        # the vertex measures themselves coincide: SW between this file's and the reference's is ~ 0
+        gap = swviz.sliced_wasserstein(m.points, ref_m.points, m.weights, ref_m.weights, directions=theta).value
+        assert gap < 1e-12 * ref_sw + 1e-12, name
 
 
 def test_ply_ascii_and_binary_agree(scrambled_mesh):
@@ -113,6 +174,39 @@ def test_text_point_clouds(name, text):
     s = load_shape(text.encode(), name)
     assert not s.is_mesh
     np.testing.assert_allclose(s.vertices, POINTS3)
+
+
+def test_text_errors_name_the_line_in_the_file():
+    prose = b"The quick brown fox\njumps over the lazy dog\n"
+    with pytest.raises(ShapeLoadError) as err:
+        load_shape(prose, "story.txt")
+    msg = str(err.value)
+    assert "line 2" in msg and "jumps" in msg and "row 0" not in msg
+    assert "line 1" in msg and "header" in msg  # it says the first line was taken as a header
+    # comments and blank lines are counted as the file counts them
+    text = b"# points\n\n0 0 0\n1 0 0\n\n# more\n0 1 x\n"
+    with pytest.raises(ShapeLoadError, match=r"line 7: 'x' is not a number"):
+        load_shape(text, "c.xyz")
+    with pytest.raises(ShapeLoadError, match=r"line 4: it has 2 value\(s\) but line 2 has 3"):
+        load_shape(b"\r\n1 2 3\r\n4 5 6\r\n7 8\r\n", "crlf.txt")
+    with pytest.raises(ShapeLoadError, match=r"line 3: 'b' is not a number"):
+        load_shape(b"x,y,z,w\n1,2,3,a\n1,b,3,4\n", "cols.csv")  # only the chosen columns are checked
+    with pytest.raises(ShapeLoadError, match=r"line 2 \('only words'\) is not numeric and no line follows"):
+        load_shape(b"\nonly words\n", "h.txt")
+
+
+def test_skipped_header_is_a_note_on_the_shape():
+    s = load_shape(b"# my cloud\nX Y Z\n0 0.5 1\n2 -1 0.25\n0.001 4 -2\n3.5 3.5 3.5\n", "h.txt")
+    np.testing.assert_allclose(s.vertices, POINTS3)
+    assert len(s.notes) == 1 and "Line 2" in s.notes[0] and "'X Y Z'" in s.notes[0] and "header" in s.notes[0]
+    assert s.with_vertices(s.vertices + 1).notes == s.notes  # a moved copy keeps what loading decided
+    assert load_shape(b"0 0.5 1\n2 -1 0.25\n0.001 4 -2\n", "plain.txt").notes == ()
+    assert load_shape(_export(*_tetra(), "ply"), "t.ply").notes == ()
+
+
+def _tetra():
+    v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    return v, np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
 
 
 def test_two_column_csv_is_a_2d_cloud():

@@ -2,11 +2,19 @@
 
 :func:`load_shape` reads meshes (OBJ, PLY, STL, OFF, GLB) and point clouds (XYZ, TXT, CSV,
 NPY, PLY without faces) from bytes. The file name only chooses the format and the name that
-is shown: it is never opened as a path. Vertex order is kept exactly as in the file (no
-merging, no reordering), so two uploads with the same connectivity correspond vertex to
-vertex. Every failure is a :class:`ShapeLoadError` (a ``ValueError``) whose message says
-what is wrong with which file; caps on the file size and the vertex and face counts are
-checked before the heavy parsing where the format declares its counts in a header.
+is shown: it is never opened as a path. Indexed formats (OBJ, PLY, OFF, GLB) keep their
+vertices exactly as in the file (no merging, no reordering), so two uploads with the same
+connectivity correspond vertex to vertex. STL is the exception: it stores every triangle
+apart, three corners each, so its corners with bit-identical coordinates are merged into
+one vertex, numbered in order of first appearance (see :func:`merge_coincident`); an STL
+then gives the same vertices, areas and vertex measures as the same mesh in any other format.
+
+What a loader decided on the user's behalf (a header line skipped, STL corners merged) is
+returned in :attr:`Shape.notes <swviz.shapes.shape.Shape.notes>`, one sentence each.
+Every failure is a :class:`ShapeLoadError` (a ``ValueError``) whose message says what is
+wrong with which file, naming lines by their 1-based number in the file; caps on the file
+size and the vertex and face counts are checked before the heavy parsing where the format
+declares its counts in a header.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ __all__ = [
     "ShapeLoadError",
     "load_measure",
     "load_shape",
+    "merge_coincident",
     "points_to_csv",
     "points_to_npy",
     "shape_to_ply",
@@ -109,16 +118,44 @@ def load_shape(
     if len(data) > max_bytes:
         raise ShapeLoadError(f"{name} is {_size(len(data))}; the limit is {_size(max_bytes)}")
     caps = (max_vertices, max_faces)
+    notes: list[str] = []
     try:
-        vertices, faces = _READERS[ext](data, name, caps)
+        vertices, faces = _READERS[ext](data, name, caps, notes)
     except ShapeLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - third-party parsers raise anything on bad bytes
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ShapeLoadError(f"could not read {name} as {ext.upper()}: {detail}") from None
     vertices, faces = _check_geometry(vertices, faces, name, caps)
+    if ext == "stl":
+        corners = len(vertices)
+        vertices, faces = merge_coincident(vertices, faces)
+        if len(vertices) < corners:
+            notes.append(f"STL stores each triangle apart: its {corners:,} corners were merged into "
+                         f"{len(vertices):,} vertices (corners with identical coordinates are one vertex).")
     key = f"upload:{name}:{hashlib.sha1(data).hexdigest()}"  # the name too: it is shown
-    return Shape(name, vertices, faces, "upload", key)
+    return Shape(name, vertices, faces, "upload", key, notes=tuple(notes))
+
+
+def merge_coincident(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge vertices whose coordinates are bit-for-bit equal; number them by first appearance.
+
+    vertices : (n, 3) float; faces : (m, 3) int. Returns ``(vertices (k, 3) float, faces (m, 3) int)``
+    with ``k <= n``, the same triangles (``new_vertices[new_faces] == vertices[faces]``), and
+    vertex ``j`` the ``j``-th distinct coordinate met in ``vertices`` (so two files with the same
+    triangles in the same order give the same vertex order). ``-0.0`` equals ``0.0``.
+
+    Exact equality, not a tolerance: an STL writer writes a shared corner as the same float32
+    each time, so equality finds every shared corner and never merges two distinct vertices,
+    whatever the mesh's units. (trimesh's ``merge_vertices`` rounds to 8 decimal places,
+    an absolute tolerance: a mesh measured in units near 1e-9 collapses to one vertex.)
+    """
+    v = np.asarray(vertices, dtype=np.float64) + 0.0  # -0.0 -> 0.0, so both are one key
+    _, first, inverse = np.unique(v, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # distinct coordinates in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return v[first[order]], rank[inverse.reshape(-1)][np.asarray(faces)]
 
 
 def load_measure(
@@ -264,7 +301,7 @@ def _from_trimesh(loaded, name):
 
 
 def _trimesh_reader(ext, precheck=None):
-    def read(data, name, caps):
+    def read(data, name, caps, notes):
         import trimesh
 
         if precheck is not None:
@@ -276,7 +313,11 @@ def _trimesh_reader(ext, precheck=None):
     return read
 
 
-def _read_text_points(data, name, caps):
+def _quote(line: str, limit: int = 60) -> str:
+    return repr(line if len(line) <= limit else line[: limit - 3] + "...")
+
+
+def _read_text_points(data, name, caps, notes):
     if b"\x00" in data[:8192]:
         raise ShapeLoadError(f"{name} is not a text file (it contains NUL bytes); expected numeric columns")
     try:
@@ -285,41 +326,72 @@ def _read_text_points(data, name, caps):
         raise ShapeLoadError(
             f"{name} is not UTF-8 text (bad byte at position {exc.start}); expected numeric columns"
         ) from None
-    lines = [ln for ln in (s.split("#", 1)[0].strip() for s in text.splitlines()) if ln]
+    # (1-based line number in the file, content without comment) for every line holding data;
+    # only \n, \r\n and \r end a line, as in an editor (str.splitlines also splits on \x0c...)
+    lines = [(no, ln) for no, raw in enumerate(re.split(r"\r\n|\r|\n", text), start=1)
+             if (ln := raw.split("#", 1)[0].strip())]
     if not lines:
         raise ShapeLoadError(f"{name} has no data lines")
     if len(lines) > caps[0] + 1:
         raise ShapeLoadError(f"{name} has {len(lines):,} lines of points; the limit is {caps[0]:,} points")
-    first = lines[0]
+    first_no, first = lines[0]
     delimiter = "," if "," in first else (";" if ";" in first else None)
 
-    def numeric(line):
+    def tokens(line):
+        return [t.strip() for t in line.split(delimiter)] if delimiter else line.split()
+
+    def numeric(toks):
         try:
-            [float(t) for t in (line.split(delimiter) if delimiter else line.split())]
+            [float(t) for t in toks]
             return True
         except ValueError:
             return False
 
-    skip = 0 if numeric(first) else 1  # one header line is allowed
-    if skip and len(lines) < 2:
-        raise ShapeLoadError(f"{name} has a header line but no numbers")
+    header = None if numeric(tokens(first)) else (first_no, first)  # one header line is allowed
     columns = None
-    if skip:  # a header naming x, y (and z) picks those columns, e.g. our own downloads with a weight column
-        names = [t.strip().strip("\"'").lower() for t in (first.split(delimiter) if delimiter else first.split())]
+    if header is not None:
+        if len(lines) < 2:
+            raise ShapeLoadError(f"{name}: line {first_no} ({_quote(first)}) is not numeric and no line follows it; "
+                                 "expected 2 or 3 numeric columns per line")
+        # a header naming x, y (and z) picks those columns, e.g. our own downloads with a weight column
+        names = [t.strip("\"'").lower() for t in tokens(first)]
         if "x" in names and "y" in names:
             columns = [names.index(c) for c in ("x", "y", "z") if c in names]
+        picked = f"; its names chose the columns {', '.join(names[c] for c in columns)}" if columns else ""
+        notes.append(f"Line {first_no} ({_quote(first)}) is not numeric, so it was read as a header and "
+                     f"skipped{picked}.")
+    body = lines[1:] if header is not None else lines
     try:
-        arr = np.loadtxt(lines[skip:], delimiter=delimiter, dtype=np.float64, ndmin=2, usecols=columns)
+        arr = np.loadtxt([ln for _, ln in body], delimiter=delimiter, dtype=np.float64, ndmin=2, usecols=columns)
     except ValueError as exc:
-        msg = str(exc).splitlines()[0]
-        raise ShapeLoadError(f"{name}: could not read numeric columns ({msg})") from None
+        raise _text_error(name, body, tokens, numeric, columns, header, exc) from None
     if arr.shape[1] not in (2, 3):
         raise ShapeLoadError(f"{name} has {arr.shape[1]} columns; expected 3 (x y z) or 2 (x y), "
                              "or a header naming the x, y (and z) columns")
     return arr, None
 
 
-def _read_npy(data, name, caps):
+def _text_error(name, body, tokens, numeric, columns, header, exc) -> ShapeLoadError:
+    """The first line of ``body`` that spoils the table, named by its line number in the file."""
+    skipped = (f" (line {header[0]}, {_quote(header[1])}, was taken as a header)" if header is not None else "")
+    width = len(tokens(body[0][1]))
+    for no, line in body:
+        toks = tokens(line)
+        used = toks if columns is None else [toks[c] for c in columns if c < len(toks)]
+        if not numeric(used):
+            bad = next(t for t in used if not numeric([t]))
+            return ShapeLoadError(f"{name}: could not read line {no}: {_quote(bad)} is not a number in "
+                                  f"{_quote(line)}{skipped}; expected 2 or 3 numeric columns per line")
+        if (columns is None and len(toks) != width) or (columns is not None and len(toks) <= max(columns)):
+            first_no = body[0][0]
+            return ShapeLoadError(f"{name}: could not read line {no}: it has {len(toks)} value(s) but line {first_no} "
+                                  f"has {width}"
+                                  f"{skipped}; every line needs the same columns")
+    msg = str(exc).splitlines()[0]
+    return ShapeLoadError(f"{name}: could not read numeric columns ({msg}){skipped}")
+
+
+def _read_npy(data, name, caps, notes):
     f = io.BytesIO(data)
     try:
         version = np.lib.format.read_magic(f)

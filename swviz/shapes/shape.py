@@ -28,6 +28,10 @@ class Shape:
         "library" or "upload".
     key : str
         Identity for caches (content hash of an upload, name and parameters of a library shape).
+    notes : tuple of str
+        What loading decided on the user's behalf, one sentence each, for a page to show: a
+        header line skipped (with its line number), STL corners merged into vertices. Empty
+        when nothing was decided. Kept by :meth:`with_vertices`.
     """
 
     name: str
@@ -35,6 +39,7 @@ class Shape:
     faces: np.ndarray | None = None
     origin: str = "library"
     key: str = field(default="", repr=False)
+    notes: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self):
         v = np.ascontiguousarray(self.vertices, dtype=np.float64)
@@ -46,6 +51,7 @@ class Shape:
             object.__setattr__(self, "faces", f)
         if not self.key:
             object.__setattr__(self, "key", f"{self.origin}:{self.name}:{id(self)}")
+        object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
 
     @property
     def is_mesh(self) -> bool:
@@ -66,7 +72,7 @@ class Shape:
     def with_vertices(self, vertices: np.ndarray, name: str | None = None, key: str | None = None) -> Shape:
         """The same connectivity with new vertex positions (vertex order is kept)."""
         name = self.name if name is None else name
-        return Shape(name, vertices, self.faces, self.origin, key or f"{self.key}|{name}|moved")
+        return Shape(name, vertices, self.faces, self.origin, key or f"{self.key}|{name}|moved", self.notes)
 
     def to_trimesh(self):
         """A ``trimesh.Trimesh`` (meshes) or ``trimesh.PointCloud`` (clouds, 2D padded with z = 0)."""
