@@ -39,6 +39,7 @@ __all__ = [
     "normalise",
     "rms_radius",
     "surface_centroid",
+    "surface_barycentric",
     "surface_samples",
     "to_measure",
     "varifold_atoms",
@@ -156,11 +157,14 @@ def normalise(shape: Shape, how: str = "none") -> tuple[Shape, Normalisation]:
     return moved, Normalisation(how, centre, scale)
 
 
-def surface_samples(vertices: np.ndarray, faces: np.ndarray, n: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` points uniform on the surface (area-weighted faces, uniform barycentric points).
+def surface_barycentric(vertices: np.ndarray, faces: np.ndarray, n: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``n`` uniform surface samples lie: their faces and barycentric coordinates.
 
-    vertices : (v, 3) float; faces : (m, 3) int; seed : int, None or numpy Generator.
-    Returns ``points : (n, 3) float`` and ``face_index : (n,) int``.
+    Faces are drawn with probability proportional to area, points uniformly inside (the unit
+    square folded onto the triangle). vertices : (v, 3) float; faces : (m, 3) int; seed : int,
+    None or numpy Generator. Returns ``face_index : (n,) int`` and ``uv : (n, 2) float``: the
+    sample is ``A + u (B - A) + v (C - A)`` on the face ``(A, B, C)``, so it follows the
+    vertices when a mesh deforms.
     """
     n = check_count(n, "n")
     rng = rng_from(seed)
@@ -170,6 +174,16 @@ def surface_samples(vertices: np.ndarray, faces: np.ndarray, n: int, seed=0) -> 
     uv = rng.uniform(0.0, 1.0, (n, 2))
     out = uv.sum(1) > 1  # reflect the far half of the unit square onto the triangle
     uv[out] = 1.0 - uv[out]
+    return face, uv
+
+
+def surface_samples(vertices: np.ndarray, faces: np.ndarray, n: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points uniform on the surface (area-weighted faces, uniform barycentric points).
+
+    vertices : (v, 3) float; faces : (m, 3) int; seed : int, None or numpy Generator.
+    Returns ``points : (n, 3) float`` and ``face_index : (n,) int`` (see :func:`surface_barycentric`).
+    """
+    face, uv = surface_barycentric(vertices, faces, n, seed)
     a, b, c = (vertices[faces[face, k]] for k in range(3))
     return a + uv[:, :1] * (b - a) + uv[:, 1:] * (c - a), face
 
