@@ -1,6 +1,12 @@
-"""swviz app entry point: page config once, then explicit navigation over pages/."""
+"""swviz app entry point: page config once, then explicit navigation over pages/.
+
+Every page runs between ``ui.begin_page`` (the notice area at its top) and ``ui.end_page``
+(the sidebar's "Share this view"); a page that ends early raises ``ui.PageEnd``.
+"""
 
 import streamlit as st
+
+from pages import ui
 
 st.set_page_config(page_title="swviz", page_icon=":material/blur_on:", layout="wide")
 
@@ -12,4 +18,10 @@ PAGES = [
     st.Page("pages/correspondence.py", title="Correspondence", icon=":material/share:", url_path="correspondence"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+ui.begin_page(page.url_path or "home")
+try:
+    page.run()
+except ui.PageEnd:
+    pass
+ui.end_page()

@@ -42,22 +42,46 @@ def _library_changed() -> None:
         ss["home_pair_error"] = str(exc)
 
 
+def _upload_options_changed() -> None:
+    """Points and seed of a pair holding an upload: the same shapes, measured again."""
+    ss = st.session_state
+    source, target = pair.current_shapes()
+    try:
+        pair.set_pair(source, target, int(ss["w_n"]), int(ss["w_seed"]))
+    except ValueError as exc:
+        ss["home_pair_error"] = str(exc)
+
+
+def _use_library() -> None:
+    pair.set_library_pair(pair.DEFAULT["src"], pair.DEFAULT["tgt"], int(config["n"]), int(config["seed"]))
+
+
 left, right = st.columns([1, 2.4], gap="large")
 with left:
     st.subheader("Settings")
-    names = shape_names()
-    src0 = config["src"] if config["src"] in names else pair.DEFAULT["src"]
-    src = st.selectbox("Source shape", names, index=names.index(src0), key="w_src", on_change=_library_changed)
-    same_dim = shape_names(SHAPES[src].dim)
-    tgt0 = config["tgt"] if config["tgt"] in same_dim else next(s for s in same_dim if s != src)
-    st.selectbox("Target shape", same_dim, index=same_dim.index(tgt0), key="w_tgt", on_change=_library_changed)
+    uploaded = config["src"] is None or config["tgt"] is None
+    if uploaded:  # show the pair in use, not library choices it does not hold
+        shapes = pair.current_shapes()
+        with st.container(border=True):
+            st.markdown("**The pair in use**  \n" + "  \n".join(
+                f":{c}[**{side}**] {s.name} · {'upload' if s.origin != 'library' else 'library'}"
+                for c, side, s in (("blue", "source", shapes[0]), ("red", "target", shapes[1]))))
+            st.caption("Chosen on the Shapes page (uploads are changed there).")
+            st.button("Use library shapes instead", on_click=_use_library, key="w_home_library",
+                      icon=":material/category:")
+        on_change = _upload_options_changed
+    else:
+        names = shape_names()
+        src0 = config["src"] if config["src"] in names else pair.DEFAULT["src"]
+        src = st.selectbox("Source shape", names, index=names.index(src0), key="w_src", on_change=_library_changed)
+        same_dim = shape_names(SHAPES[src].dim)
+        tgt0 = config["tgt"] if config["tgt"] in same_dim else next(s for s in same_dim if s != src)
+        st.selectbox("Target shape", same_dim, index=same_dim.index(tgt0), key="w_tgt", on_change=_library_changed)
+        on_change = _library_changed
     st.number_input("Points per shape", *pair.N_RANGE, value=int(config["n"]), step=256, key="w_n",
-                    on_change=_library_changed)
-    seed = st.number_input("Seed", 0, 2**31 - 1, value=int(config["seed"]), key="w_seed",
-                           on_change=_library_changed)
-    if config["src"] is None or config["tgt"] is None:
-        st.info("The pair holds an upload from the Shapes page; choosing a shape here replaces it.",
-                icon=":material/upload_file:")
+                    on_change=on_change)
+    seed = st.number_input("Seed", *pair.SEED_RANGE, value=int(config["seed"]), key="w_seed", on_change=on_change,
+                           help="Draws the shapes' samples and the estimator's directions.")
     if "home_pair_error" in st.session_state:
         st.error(f"Could not change the pair: {st.session_state.pop('home_pair_error')}")
     estimator = ui.select("Estimator", list(swviz.ESTIMATORS), "est", "ucv", format_func=ui.estimator_label,
@@ -65,7 +89,7 @@ with left:
     L = ui.number("Projections L", "L", 100, 1, 100000, step=10)
     p = ui.select("p", [1, 2, 3], "p", 2)
     st.caption(swviz.ESTIMATORS[estimator])
-    if swviz.get_estimator(estimator).extra.get("sobol") and int(L) & (int(L) - 1):
+    if ui.estimator_fact(estimator, "sobol") and int(L) & (int(L) - 1):
         st.warning(f"Sobol sets keep their balance only when L is a power of 2 (L = {int(L)}).",
                    icon=":material/warning:")
 
@@ -94,12 +118,9 @@ with right:
         c2.caption(f"{ref.method} (± {ref.stderr:.1g})")
         c3.metric("Time for the estimate", f"{elapsed * 1e3:.1f} ms")
         c3.caption(f"L = {int(L)} directions, {source.n:,} + {target.n:,} points")
-        st.plotly_chart(slices_figure(res.per_slice, res.value, ref.value, symbol=sw, height=220), width="stretch",
-                        key="home_slices")
+        ui.chart(slices_figure(res.per_slice, res.value, ref.value, symbol=sw, height=220), "home_slices")
         st.caption("Each direction gives one 1D transport cost (the histogram); MC averages them, a control variate "
                    "shifts the average by what its Gaussian closed form says the sample of directions missed.")
     shown = [m.points[:, :3] for m in (source, target)]  # varifold atoms: drawn at their centroids
-    st.plotly_chart(
-        clouds_figure(shown, [f"source: {source.name} ({source.mode})", f"target: {target.name} ({target.mode})"]),
-        width="stretch", key="home_shapes",
-    )
+    ui.chart(clouds_figure(shown, [f"source: {source.name} ({source.mode})", f"target: {target.name} ({target.mode})"]),
+             "home_shapes")

@@ -1,16 +1,40 @@
-"""Small UI helpers shared by every page: widgets bound to the URL, errors, timing.
+"""Small UI helpers shared by every page: widgets bound to the URL, notices, figures, errors.
 
 Widget values live in the URL (``st.query_params``) so a view can be shared: each helper
-reads its initial value from the URL when it is valid, falls back to the default otherwise
-(a hand-edited URL never breaks a page), and writes the chosen value back.
+reads its initial value from the URL, writes the chosen value back on every run, and when
+the URL's value cannot be used (unknown, out of range, not a number) it says so in a
+visible notice at the top of the page, naming the value it used instead. Nothing falls
+back silently.
+
+``app.py`` brackets every page with :func:`begin_page` and :func:`end_page`: the first opens
+the notice area, the second draws the sidebar's "Share this view" section (the link, the
+view archive download and "Open a view"). Pages end early with :func:`stop` (not
+``st.stop``) so that section is still drawn.
 """
 
 from __future__ import annotations
+
+import threading
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 import swviz
+
+NOTICES = "_swviz_notices"
+_local = threading.local()  # per script thread: this run's notice area and settings
+
+#: The modebar's camera button: a PNG of a good size for papers and slides.
+IMAGE_SIZE = {"width": 1600, "height": 1000, "scale": 2}
+
+
+class PageEnd(Exception):
+    """Raised by :func:`stop`; ``app.py`` catches it and still draws the end of the page."""
+
+
+def stop() -> None:
+    """End the page here (like ``st.stop``, but the sidebar's share section is still drawn)."""
+    raise PageEnd
 
 
 def ensure_app_navigation() -> None:
@@ -27,55 +51,178 @@ def ensure_app_navigation() -> None:
         st.rerun()
 
 
+# --------------------------------------------------------------------------- page bracket and notices
+
+
+def begin_page(name: str) -> None:
+    """Open this run's notice area at the top of page ``name`` and redraw its standing notices."""
+    _local.page = name
+    _local.settings = {}
+    _local.area = st.container()
+    _local.button = False
+    stored = st.session_state.get(NOTICES)
+    if stored is not None and stored.get("page") != name:
+        st.session_state.pop(NOTICES, None)
+        stored = None
+    for message in (stored or {}).get("items", {}).values():
+        _draw_notice(message)
+
+
+def _dismiss() -> None:
+    st.session_state.pop(NOTICES, None)
+
+
+def _draw_notice(message: str) -> None:
+    area = getattr(_local, "area", None)
+    if area is None:
+        st.warning(message, icon=":material/link_off:")
+        return
+    area.warning(message, icon=":material/link_off:")
+    if not _local.button:
+        _local.button = True
+        area.button("Dismiss these notices", key="w__dismiss_notices", on_click=_dismiss, type="tertiary",
+                    icon=":material/close:")
+
+
+def notice(key: str, message: str) -> None:
+    """Show ``message`` at the top of the page (once per URL key) and keep it until dismissed or the page changes."""
+    page = getattr(_local, "page", None)
+    stored = st.session_state.setdefault(NOTICES, {"page": page, "items": {}})
+    if stored["items"].get(key) == message:
+        return
+    stored["items"][key] = message
+    _draw_notice(message)
+
+
+def page_settings() -> dict:
+    """The URL parameters written in this run so far (key -> string)."""
+    return dict(getattr(_local, "settings", {}))
+
+
+def put_param(key: str, value) -> None:
+    """Write one URL parameter (and remember it as a setting of this run's view)."""
+    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    if st.query_params.get(key) != text:  # each write is a message to the browser
+        st.query_params[key] = text
+    if hasattr(_local, "settings"):
+        _local.settings[key] = text
+
+
+def drop_param(key: str) -> None:
+    if key in st.query_params:
+        del st.query_params[key]
+    getattr(_local, "settings", {}).pop(key, None)
+
+
+def end_page() -> None:
+    """Draw the sidebar's share section (called by ``app.py`` after the page)."""
+    from pages import pair  # here: pair imports this module
+
+    pair.share_section(page_settings(), getattr(_local, "page", ""))
+
+
+# --------------------------------------------------------------------------- widgets bound to the URL
+
+
 def _qp(key):
     return st.query_params.get(key)
 
 
-def _store(key, value):
-    st.query_params[key] = str(value)
+def _label_of(label: str) -> str:
+    return label.split("(")[0].strip().rstrip(":") or label
 
 
-def select(label, options, key, default, format_func=str, **kw):
+def _has_state(key: str) -> bool:
+    return f"w_{key}" in st.session_state
+
+
+def select(label, options, key, default, format_func=str, quiet=False, **kw):
+    """A selectbox bound to URL parameter ``key``; an unknown value in the URL is a notice.
+
+    ``quiet=True`` skips the notice (when the page knows the URL holds something else there,
+    e.g. an upload's hash instead of a library name).
+    """
     options = list(options)
+    if default not in options:
+        default = options[0]
     raw = _qp(key)
     initial = default
-    for o in options:
-        if str(o) == raw:
-            initial = o
-    value = st.selectbox(label, options, index=options.index(initial), key=f"w_{key}",
-                         format_func=format_func, **kw)
-    _store(key, value)
+    if raw is not None:
+        match = [o for o in options if str(o) == raw]
+        if match:
+            initial = match[0]
+        elif not quiet and not _has_state(key):
+            notice(key, f"The link's {_label_of(label)} `{key}={raw}` is not one of the choices; showing "
+                        f"**{format_func(default)}** instead.")
+    if not _has_state(key):
+        kw["index"] = options.index(initial)
+    value = st.selectbox(label, options, key=f"w_{key}", format_func=format_func, **kw)
+    put_param(key, value)
     return value
 
 
 def multiselect(label, options, key, default, format_func=str, max_selections=None, **kw):
+    """A multiselect bound to ``key`` (comma-separated); unknown or surplus entries in the URL are a notice."""
     options = list(options)
     raw = _qp(key)
-    initial = [o for o in (raw.split(",") if raw else []) if o in options] or list(default)
-    value = st.multiselect(label, options, default=initial, key=f"w_{key}", format_func=format_func,
-                           max_selections=max_selections, **kw)
-    _store(key, ",".join(value))
+    if raw is None:
+        initial = [o for o in default if o in options]
+    else:
+        asked = [s for s in raw.split(",") if s]
+        initial = list(dict.fromkeys(o for o in asked if o in options))
+        unknown = [s for s in asked if s not in options]
+        dropped = initial[max_selections:] if max_selections is not None else []
+        initial = initial[:max_selections] if max_selections is not None else initial
+        if (unknown or dropped) and not _has_state(key):
+            parts = []
+            if unknown:
+                parts.append(f"left out {', '.join(f'`{u}`' for u in unknown)} (not among the choices)")
+            if dropped:
+                parts.append(f"kept the first {max_selections} and left out {', '.join(map(str, dropped))}")
+            shown = ", ".join(format_func(o) for o in initial) or "nothing"
+            notice(key, f"The link's {_label_of(label)}: {'; '.join(parts)}; showing {shown}.")
+    if not _has_state(key):
+        kw["default"] = initial
+    value = st.multiselect(label, options, key=f"w_{key}", format_func=format_func, max_selections=max_selections,
+                           **kw)
+    put_param(key, ",".join(map(str, value)))
     return value
 
 
-def _initial_number(key, default, min_value, max_value, cast):
-    """The URL's value for ``key`` when it parses and lies in range, else ``default``."""
+def url_number(key, default, min_value, max_value, cast=int, label=None, quiet=False):
+    """The URL's value for ``key`` when it parses and lies in range, else ``default`` (with a notice)."""
     raw = _qp(key)
-    if raw is not None:
-        try:
-            v = cast(float(raw))
-            if min_value <= v <= max_value:
-                return v
-        except (TypeError, ValueError, OverflowError):
-            pass
+    if raw is None:
+        return default
+    name = _label_of(label or key)
+    what = "a whole number" if cast is int else "a number"
+    try:
+        f = float(raw)
+        v = cast(f)
+    except (TypeError, ValueError, OverflowError):
+        problem = f"is not {what}"
+    else:
+        if f != f:  # NaN
+            problem = f"is not {what}"
+        elif not min_value <= f <= max_value:
+            problem = f"lies outside {cast(min_value):,} to {cast(max_value):,}"
+        elif cast is int and v != f:
+            problem = "is not a whole number"
+        else:
+            return v
+    if not quiet:
+        notice(key, f"The link's {name} `{key}={raw}` {problem}; using **{cast(default):g}** instead."
+               if cast is float else f"The link's {name} `{key}={raw}` {problem}; using **{cast(default):,}** instead.")
     return default
 
 
 def _numeric(widget, label, key, default, min_value, max_value, step, cast, **kw):
-    initial = _initial_number(key, default, min_value, max_value, cast)
-    value = widget(label, min_value=cast(min_value), max_value=cast(max_value), value=cast(initial),
+    default = min(max(cast(default), cast(min_value)), cast(max_value))
+    if not _has_state(key):
+        kw["value"] = cast(url_number(key, default, min_value, max_value, cast, label))
+    value = widget(label, min_value=cast(min_value), max_value=cast(max_value),
                    step=cast(step) if step is not None else None, key=f"w_{key}", **kw)
-    _store(key, value)
+    put_param(key, value)
     return value
 
 
@@ -85,6 +232,68 @@ def number(label, key, default, min_value, max_value, step=None, cast=int, **kw)
 
 def slider(label, key, default, min_value, max_value, step=None, cast=int, **kw):
     return _numeric(st.slider, label, key, default, min_value, max_value, step, cast, **kw)
+
+
+def toggle(label, key, default=False, **kw):
+    """A toggle bound to ``key`` ("1" / "0" in the URL)."""
+    raw = _qp(key)
+    initial = default
+    if raw is not None:
+        if raw in ("1", "0"):
+            initial = raw == "1"
+        elif not _has_state(key):
+            notice(key, f"The link's {_label_of(label)} `{key}={raw}` is not 0 or 1; using "
+                        f"**{'on' if default else 'off'}** instead.")
+    if not _has_state(key):
+        kw["value"] = initial
+    value = st.toggle(label, key=f"w_{key}", **kw)
+    put_param(key, "1" if value else "0")
+    return value
+
+
+def text(label, key, default, **kw):
+    """A text input bound to the URL (any string is accepted; the page parses it)."""
+    raw = _qp(key)
+    if not _has_state(key):
+        kw["value"] = default if raw is None else str(raw)
+    value = st.text_input(label, key=f"w_{key}", **kw)
+    put_param(key, value)
+    return value
+
+
+def reset_to(values: dict) -> None:
+    """Set URL-bound widgets to ``values`` (URL key -> value of the widget's type), e.g. from a preset.
+
+    Call it from a widget callback. It writes both the URL and the widgets' session state, so
+    the browser shows the new values too (the helpers then pass no default of their own).
+    """
+    for key, value in values.items():
+        st.query_params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        st.session_state[f"w_{key}"] = list(value) if isinstance(value, tuple) else value
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def chart(fig, key: str, name: str | None = None, *, html: bool = True, container=None, **kw) -> None:
+    """``st.plotly_chart`` with the modebar's camera set to a large PNG, and a standalone HTML download.
+
+    The HTML embeds plotly.js (it opens offline) and is only built when the button is clicked.
+    """
+    target = st if container is None else container
+    name = name or key
+    config = {"displaylogo": False,
+              "toImageButtonOptions": {"format": "png", "filename": f"swviz_{name}", **IMAGE_SIZE}}
+    target.plotly_chart(fig, width=kw.pop("width", "stretch"), key=key, config=config, **kw)
+    if html:
+        target.download_button("Figure as HTML", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+                               file_name=f"swviz_{name}.html", mime="text/html", key=f"dl_html_{key}",
+                               type="tertiary", icon=":material/download:", on_click="ignore",
+                               help="A standalone page with this interactive figure (opens offline). The camera "
+                                    "icon in the figure's toolbar saves a 3200 × 2000 PNG.")
+
+
+# --------------------------------------------------------------------------- computations and text
 
 
 @st.cache_data(show_spinner="Computing the reference value…", max_entries=32)
@@ -111,28 +320,16 @@ def sw_symbol(p, power: bool = True) -> str:
     return "SW" + s.translate(_SUB) + (s.translate(_SUP) if power else "")
 
 
+def estimator_fact(name: str, fact: str):
+    """A declared fact of an estimator's record (``degree``, ``sobol``...): a field, or an entry of ``extra``."""
+    spec = swviz.get_estimator(name)
+    if hasattr(spec, fact):
+        return getattr(spec, fact)
+    return (getattr(spec, "extra", None) or {}).get(fact)
+
+
 def estimator_label(name: str) -> str:
     try:
         return swviz.get_estimator(name).title
     except ValueError:
         return name
-
-
-def text(label, key, default, **kw):
-    """A text input bound to the URL (any string is accepted; the page parses it)."""
-    raw = _qp(key)
-    initial = default if raw is None else str(raw)
-    value = st.text_input(label, value=initial, key=f"w_{key}", **kw)
-    _store(key, value)
-    return value
-
-
-def reset_to(values: dict) -> None:
-    """Set URL-bound widgets to ``values`` (URL key -> value) on the next run, e.g. from a preset.
-
-    Call it from a widget callback: it writes the URL and drops the widgets' session state, so
-    each helper rebuilds its widget from the URL without the "default and Session State" warning.
-    """
-    for key, value in values.items():
-        st.query_params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-        st.session_state.pop(f"w_{key}", None)
