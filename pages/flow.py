@@ -18,6 +18,7 @@ from swviz.flows import LOSSES, MESH_MEASURES, PRESETS
 from swviz.shapes import Shape, shape_to_ply, to_measure
 
 MAX_ESTIMATORS = 4
+MAX_PARTICLES = 4096
 ANIMATION_FRAMES = 48  # evenly spread frames; the W_2^2 steps join them (at most 60 are sent)
 CURVE_POINTS = 6  # log-spaced W_2^2 evaluations besides the table's steps
 MODES = {"points": "point cloud", "mesh": "mesh (vertices flow, faces kept)"}
@@ -114,9 +115,18 @@ def _npy(frames) -> bytes:
 
 
 def _apply_preset():
+    """Put the chosen preset's values into its widgets (and the URL): what runs is what they show."""
     p = PRESETS[st.session_state["w_fpreset"]]
-    ui.reset_to({"fest": list(p.estimators), "fL": p.n_projections, "fsteps": p.n_steps, "fh": p.step_size,
-                 "floss": p.loss, "fn": p.n_points, "ftable": ", ".join(map(str, p.table_steps))})
+    names = [e for e in p.estimators if e in swviz.ESTIMATORS]
+    ui.reset_to({"fest": names, "fL": int(p.n_projections), "fsteps": int(p.n_steps), "fh": float(p.step_size),
+                 "floss": p.loss, "fn": min(int(p.n_points), _particle_cap()),
+                 "ftable": ", ".join(map(str, p.table_steps))})
+
+
+def _particle_cap() -> int:
+    """The most particles each side can have: the smaller measure's size, at most 4,096."""
+    source, target = pair.current_pair()
+    return max(16, min(MAX_PARTICLES, source.n, target.n))
 
 
 # --------------------------------------------------------------------------- page
@@ -169,8 +179,10 @@ with st.container(border=True):
     with c4:
         seed = ui.number("Seed", "fseed", 0, 0, 2**31 - 1)
     with c5:
-        n_points = ui.number("Particles", "fn", preset.n_points, 16, 4096, step=128,
-                             help="Atoms of each measure (subsampled from the pair); W₂² is exact OT on them.")
+        cap = _particle_cap()
+        n_points = ui.number("Particles", "fn", min(preset.n_points, cap), min(16, cap), cap, step=128,
+                             help=f"Atoms of each measure (subsampled from the pair); at most {cap:,} here, the "
+                                  f"smaller measure's size (up to {MAX_PARTICLES:,}). W₂² is exact OT on them.")
     with c6:
         table_text = ui.text("Table steps", "ftable", ", ".join(map(str, preset.table_steps)),
                              help="Steps at which the table reports W₂² (comma-separated).")
@@ -189,7 +201,7 @@ with st.container(border=True):
 
 if not chosen:
     st.info("Pick at least one estimator.")
-    st.stop()
+    ui.stop()
 
 # the flowing measure and the target ------------------------------------------------------
 notes = []
@@ -234,7 +246,7 @@ except _Cancelled:
     st.stop()
 except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a traceback
     ui.show_error(exc, "Could not run the flow")
-    st.stop()
+    ui.stop()
 
 labels = [ui.estimator_label(e) for e in chosen]
 flowing = (f"{x.shape[0]:,} vertices ({MESH_MEASURES[mesh_measure]})" if faces is not None
@@ -243,15 +255,14 @@ dim = results[0].frames.shape[2]
 if dim > 3:
     st.warning(f"These measures live in {dim}D and cannot be animated; the curves and the table still hold.")
 else:
-    st.plotly_chart(flow_animation(list(zip(labels, [r.frames for r in results])), results[0].steps, y, faces),
-                    width="stretch", key="flow_animation")
+    ui.chart(flow_animation(list(zip(labels, [r.frames for r in results])), results[0].steps, y, faces),
+             "flow_animation")
     st.caption("Press ▶ Play or drag the slider; the target is drawn faintly. "
                + ("Mesh mode: the vertices flow and the faces are kept." if faces is not None else ""))
 
 left, right = st.columns([1.3, 1], gap="large")
 with left:
-    st.plotly_chart(w2_figure([(lab, r.w2_steps, r.w2) for lab, r in zip(labels, results)], results[0].w2_method),
-                    width="stretch", key="flow_w2")
+    ui.chart(w2_figure([(lab, r.w2_steps, r.w2) for lab, r in zip(labels, results)], results[0].w2_method), "flow_w2")
 with right:
     st.subheader("W₂² at chosen steps")
     table = pd.DataFrame({lab: [r.w2_at(s) for s in table_steps] for lab, r in zip(labels, results)},
@@ -268,9 +279,10 @@ cols = st.columns(len(results))
 for col, lab, e, r in zip(cols, labels, chosen, results):
     with col:
         st.markdown(f"**{lab}**")
-        st.download_button("Trajectory (NPY)", _npy(r.frames), file_name=f"flow_{e}_trajectory.npy",
-                           mime="application/octet-stream", key=f"dl_npy_{e}",
+        st.download_button("Trajectory (NPY)", data=lambda r=r: _npy(r.frames), file_name=f"flow_{e}_trajectory.npy",
+                           mime="application/octet-stream", key=f"dl_npy_{e}", on_click="ignore",
                            help=f"float32 array (frames, points, d) at steps {r.steps[0]}..{r.steps[-1]}")
         final = Shape(f"flow_{e}_final", r.final, r.faces, origin="upload")
-        st.download_button("Final state (PLY)", shape_to_ply(final), file_name=f"flow_{e}_final.ply",
-                           mime="application/octet-stream", key=f"dl_ply_{e}")
+        st.download_button("Final state (PLY)", data=lambda final=final: shape_to_ply(final),
+                           file_name=f"flow_{e}_final.ply", mime="application/octet-stream", key=f"dl_ply_{e}",
+                           on_click="ignore")

@@ -314,19 +314,18 @@ def sidebar_summary() -> None:
 # --------------------------------------------------------------------------- views: download and open
 
 
-def current_view(settings: dict, page: str) -> View:
-    """The current pair and ``settings`` (URL parameters) as a :class:`swviz.view.View` of ``page``."""
-    state = st.session_state[KEY]
+def current_view(settings: dict, page: str, state: dict | None = None) -> View:
+    """The pair (``state``, the current one by default) and ``settings`` (URL parameters) as a view of ``page``.
+
+    Library sides are named in the settings; an upload's shape travels in the archive.
+    """
+    state = st.session_state[KEY] if state is None else state
     sides = []
     for m, shape in zip((state["source"], state["target"]), state["shapes"]):
         keep = shape.origin != "library"
         sides.append(ViewSide(m.name, m.points, m.weights, shape.vertices if keep else None,
                               shape.faces if keep else None))
-    full = {**settings}
-    for k in PAIR_PARAMS:
-        if k in st.query_params:
-            full.setdefault(k, st.query_params[k])
-    return View(page, full, *sides)
+    return View(page, dict(settings), *sides)
 
 
 def _shape_from_view(side: ViewSide) -> Shape:
@@ -396,8 +395,9 @@ def share_section(settings: dict, page: str) -> None:
         if config["src"] is None or config["tgt"] is None:
             st.caption("The link names uploads by their content hash. " + upload_store().lifetime()
                        + " The view archive below carries the shapes themselves.")
-        view = current_view(settings, page)
-        st.download_button("Download this view", data=lambda: view_to_zip(view), file_name=f"swviz_view_{page}.zip",
+        state = st.session_state[KEY]
+        st.download_button("Download this view", data=lambda: view_to_zip(current_view(settings, page, state)),
+                           file_name=f"swviz_view_{page}.zip",
                            mime="application/zip", key="w__dl_view", on_click="ignore", icon=":material/download:",
                            help="Both measures (NPY) and every setting (JSON) in one small .zip; uploads travel "
                                 "with their shapes.")

@@ -88,7 +88,7 @@ def notice(key: str, message: str) -> None:
     """Show ``message`` at the top of the page (once per URL key) and keep it until dismissed or the page changes."""
     page = getattr(_local, "page", None)
     stored = st.session_state.setdefault(NOTICES, {"page": page, "items": {}})
-    if stored["items"].get(key) == message:
+    if key in stored["items"]:  # one notice per URL key: the first says what the link asked for
         return
     stored["items"][key] = message
     _draw_notice(message)
@@ -100,7 +100,13 @@ def page_settings() -> dict:
 
 
 def put_param(key: str, value) -> None:
-    """Write one URL parameter (and remember it as a setting of this run's view)."""
+    """Write one URL parameter (and remember it as a setting of this run's view).
+
+    Also ends a ``reset_to`` of that widget: from now on it is built from the URL again.
+    """
+    reset = st.session_state.get(RESET)
+    if reset:
+        reset.discard(key)
     text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     if st.query_params.get(key) != text:  # each write is a message to the browser
         st.query_params[key] = text
@@ -118,7 +124,8 @@ def end_page() -> None:
     """Draw the sidebar's share section (called by ``app.py`` after the page)."""
     from pages import pair  # here: pair imports this module
 
-    pair.share_section(page_settings(), getattr(_local, "page", ""))
+    # the live dict: a fragment's rerun keeps writing into it, and the archive is built on click
+    pair.share_section(getattr(_local, "settings", {}), getattr(_local, "page", ""))
 
 
 # --------------------------------------------------------------------------- widgets bound to the URL
@@ -132,8 +139,15 @@ def _label_of(label: str) -> str:
     return label.split("(")[0].strip().rstrip(":") or label
 
 
+RESET = "_swviz_reset"
+
+
 def _has_state(key: str) -> bool:
-    return f"w_{key}" in st.session_state
+    """Whether ``reset_to`` set this widget's value through session state (then no default may be passed).
+
+    Otherwise every helper passes the URL's value (the URL mirrors the widget on every run).
+    """
+    return key in st.session_state.get(RESET, ()) and f"w_{key}" in st.session_state
 
 
 def select(label, options, key, default, format_func=str, quiet=False, **kw):
@@ -151,7 +165,7 @@ def select(label, options, key, default, format_func=str, quiet=False, **kw):
         match = [o for o in options if str(o) == raw]
         if match:
             initial = match[0]
-        elif not quiet and not _has_state(key):
+        elif not quiet:
             notice(key, f"The link's {_label_of(label)} `{key}={raw}` is not one of the choices; showing "
                         f"**{format_func(default)}** instead.")
     if not _has_state(key):
@@ -173,7 +187,7 @@ def multiselect(label, options, key, default, format_func=str, max_selections=No
         unknown = [s for s in asked if s not in options]
         dropped = initial[max_selections:] if max_selections is not None else []
         initial = initial[:max_selections] if max_selections is not None else initial
-        if (unknown or dropped) and not _has_state(key):
+        if unknown or dropped:
             parts = []
             if unknown:
                 parts.append(f"left out {', '.join(f'`{u}`' for u in unknown)} (not among the choices)")
@@ -241,7 +255,7 @@ def toggle(label, key, default=False, **kw):
     if raw is not None:
         if raw in ("1", "0"):
             initial = raw == "1"
-        elif not _has_state(key):
+        else:
             notice(key, f"The link's {_label_of(label)} `{key}={raw}` is not 0 or 1; using "
                         f"**{'on' if default else 'off'}** instead.")
     if not _has_state(key):
@@ -267,9 +281,11 @@ def reset_to(values: dict) -> None:
     Call it from a widget callback. It writes both the URL and the widgets' session state, so
     the browser shows the new values too (the helpers then pass no default of their own).
     """
+    reset = st.session_state.setdefault(RESET, set())
     for key, value in values.items():
         st.query_params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         st.session_state[f"w_{key}"] = list(value) if isinstance(value, tuple) else value
+        reset.add(key)
 
 
 # --------------------------------------------------------------------------- figures

@@ -114,6 +114,34 @@ def _labels(names):
     return [ui.estimator_label(n) for n in names]
 
 
+#: SHCV's fit needs many more directions than parameters: below this many per parameter it loses to MC.
+SHCV_DIRECTIONS_PER_PARAMETER = 4
+
+
+def _shcv_warning(names, grid) -> None:
+    """Warn when an SHCV estimator runs at L close to its basis size, where it is far worse than MC.
+
+    Leluc et al. (ICML 2024) fit ``K`` harmonics plus an intercept by least squares; with L
+    only a little above ``K + 1`` the fit's noise dominates (degree 4 in 3D, K = 14: at L = 16
+    its variance was 10 to 100 times MC's on the library's pairs).
+    """
+    from swviz.shcv import n_harmonics
+
+    for name in names:
+        degree = ui.estimator_fact(name, "degree")
+        if not degree:
+            continue
+        k = n_harmonics(d, int(degree))
+        limit = SHCV_DIRECTIONS_PER_PARAMETER * (k + 1)
+        small = [L for L in grid if L < limit]
+        if small:
+            st.warning(f"{ui.estimator_label(name)} fits {k} harmonics and an intercept: at L = "
+                       f"{', '.join(map(str, small))} (below about {limit} = {SHCV_DIRECTIONS_PER_PARAMETER} × "
+                       f"{k + 1} parameters) its error is usually far worse than Monte Carlo's, often 10 to 100 "
+                       "times the variance just above the basis size. Compare from a larger L, or use a lower degree.",
+                       icon=":material/warning:")
+
+
 # --------------------------------------------------------------------------- page
 
 ui.ensure_app_navigation()
@@ -179,7 +207,8 @@ def study_tab(ref, p, seed) -> None:
     if p != 2 and any(n in ("lcv", "ucv") or "cv" in n for n in names):
         st.caption("The Gaussian control variates are built for p = 2; for other p they remain valid "
                    "(unbiased up to O(1/L)) but reduce the variance less.")
-    sobol = [n for n in names if swviz.get_estimator(n).extra.get("sobol")]
+    _shcv_warning(names, grid)
+    sobol = [n for n in names if ui.estimator_fact(n, "sobol")]
     off = [L for L in grid if L & (L - 1)]
     if sobol and off:
         st.warning(f"{', '.join(_labels(sobol))}: Sobol points keep their balance only when L is a power of 2; "
@@ -243,12 +272,12 @@ def study_tab(ref, p, seed) -> None:
 
     left, right = st.columns([1.45, 1], gap="medium")
     with left:
-        st.plotly_chart(error_curves_figure(frame, metric, colors=colors), key="v_curves")
+        ui.chart(error_curves_figure(frame, metric, colors=colors), "v_curves")
         st.caption("Bands: " + ("10%–90% of |estimate − reference| over the repeats." if metric == "rmse"
                                 else "90% chi-square interval of the standard deviation.")
                    + " Dashed grey: the Monte Carlo rate L^(-1/2). Dotted curves: deterministic sets.")
     with right:
-        st.plotly_chart(error_time_figure(frame, metric, colors=colors), key="v_time")
+        ui.chart(error_time_figure(frame, metric, colors=colors), "v_time")
         st.caption("Seconds per estimate include drawing and slicing its L directions (the real cost of "
                    "running it alone) and its combination step.")
 
@@ -319,16 +348,16 @@ def slice_tab(ref, p) -> None:
     figs = slice_figures(view, x, y, (f"source: {source.name}", f"target: {target.name}"))
     r1, r2 = st.columns(2)
     with r1:
-        st.plotly_chart(figs["shapes"], key="v_slice_shapes")
+        ui.chart(figs["shapes"], "v_slice_shapes")
         st.caption("The direction θ (black) through the centre of the pair.")
     with r2:
-        st.plotly_chart(figs["histograms"], key="v_slice_hist")
+        ui.chart(figs["histograms"], "v_slice_hist")
     r3, r4 = st.columns(2)
     with r3:
-        st.plotly_chart(figs["quantiles"], key="v_slice_quant")
+        ui.chart(figs["quantiles"], "v_slice_quant")
         st.caption(f"W{sw[2:]}(θ) = ∫₀¹ |F⁻¹(q) − G⁻¹(q)|^p dq: the grey gap, raised to the power p.")
     with r4:
-        st.plotly_chart(figs["matching"], key="v_slice_match")
+        ui.chart(figs["matching"], "v_slice_match")
         st.caption("On a line the optimal plan is monotone: the i-th smallest source projection goes to the "
                    "i-th smallest target projection (a sample of the pairs is drawn).")
 
@@ -378,8 +407,8 @@ def other_tab(ref, p, seed) -> None:
                                            "Max-SW direction": msw}, x, y,
                                   (f"source: {source.name}", f"target: {target.name}"))
     q1, q2 = st.columns([1, 1.3])
-    q1.plotly_chart(bars, key="v_other_bars")
-    q2.plotly_chart(dirs, key="v_other_dirs")
+    ui.chart(bars, "v_other_bars", container=q1)
+    ui.chart(dirs, "v_other_dirs", container=q2)
     q2.caption("The directions found, drawn through the centre of the pair.")
     st.caption(f"Max-SW: {len(msw.history)} ascent steps from the best of {msw.params['n_candidates']} "
                f"random directions · v-DSW: {len(vdsw.history)} steps over the location with "
