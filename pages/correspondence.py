@@ -48,6 +48,14 @@ def _atoms(source, target, n: int, seed: int):
     return x[xi], y[yi], None, None, note
 
 
+def _atom_cap(source, target) -> int:
+    """How many atoms per shape ``_atoms`` can take on this pair (the widget's real maximum)."""
+    s, t = source.shape, target.shape
+    if s is not None and t is not None and same_connectivity(s, t):
+        return min(MAX_POINTS, len(ground_truth(s, t)))
+    return min(MAX_POINTS, source.n, target.n)
+
+
 def _use_deformed_pair():
     base, deformed = st.session_state["w_cdeformed"].split("→")
     config = pair.current_config()
@@ -87,12 +95,15 @@ with st.container(border=True):
                                  max_selections=MAX_METHODS)
         methods = methods[:MAX_METHODS]
     with c2:
-        n = ui.number("Points per shape", "cn", 1000, 50, MAX_POINTS, step=250,
-                      help=f"At most {MAX_POINTS:,}: the exact assignment grows as n³ (about 1.3 s at 2,000).")
+        cap = _atom_cap(source, target)
+        n = ui.number("Points per shape", "cn", min(1000, cap), min(50, cap), cap, step=250,
+                      help=f"At most {cap:,} here: the pair's {'shared vertices' if cap < MAX_POINTS else 'atoms'} "
+                           f"and at most {MAX_POINTS:,} (the exact assignment grows as n³, about 1.3 s at 2,000).")
     with c3:
         seed = ui.number("Seed", "cseed", 0, 0, 2**31 - 1, help="Subset of points, directions, lines shown.")
     with c4:
-        n_lines = ui.number("Lines shown", "clines", 150, 0, 600, step=50)
+        n_lines = ui.number("Lines shown", "clines", min(150, int(n)), 0, min(600, int(n)), step=50,
+                            help="Seeded matches drawn as lines (at most the points per shape, and 600).")
     if "sinkhorn" in methods:
         eps = ui.number("Sinkhorn ε (relative to the median squared distance)", "ceps", 0.02, 0.005, 1.0,
                         step=0.005, cast=float, format="%.3f")
@@ -113,7 +124,7 @@ if "corr_pair_error" in st.session_state:
 
 if not methods:
     st.info("Pick at least one method.", icon=":material/touch_app:")
-    st.stop()
+    ui.stop()
 
 x, y, true_index, area, note = _atoms(source, target, int(n), int(seed))
 st.caption(note)
@@ -130,7 +141,7 @@ with st.spinner("Matching the points…"):
         except Exception as exc:  # noqa: BLE001 - shown as a message, never a traceback
             ui.show_error(exc, swviz.CORRESPONDENCE_METHODS[m].title)
 if not results:
-    st.stop()
+    ui.stop()
 
 optimal = next((r.cost for k, r in results.items() if k == "assignment"), None)
 rows, curves, errors = {}, {}, {}
@@ -156,7 +167,7 @@ st.dataframe(table, column_config={
     "exact matches": st.column_config.NumberColumn(format="percent"),
 })
 if curves:
-    st.plotly_chart(pck_figure(curves), width="stretch", key="corr_pck")
+    ui.chart(pck_figure(curves), "corr_pck")
 
 shown = ui.select("Show the map of", list(results), "cview", next(iter(results)),
                   format_func=lambda m: swviz.CORRESPONDENCE_METHODS[m].title)
@@ -164,9 +175,8 @@ r = results[shown]
 st.subheader("Matches")
 st.caption(f"The target is shifted to the right of the source; {min(int(n_lines), len(x))} seeded matches of "
            f"{len(x):,}, each line in the colour of its source point's position.")
-st.plotly_chart(lines_figure(x, y, r.target_index, n_lines=int(n_lines), seed=int(seed)), width="stretch",
-                key="corr_lines")
+ui.chart(lines_figure(x, y, r.target_index, n_lines=int(n_lines), seed=int(seed)), "corr_lines")
 st.subheader("Colour transfer")
 st.caption("Source points coloured by position (x, y, z → red, green, blue); each target point takes the colour of "
            "the source point(s) sent to it (grey when none is). A good map carries the gradient over smoothly.")
-st.plotly_chart(colour_transfer_figure(x, y, r.target_index), width="stretch", key="corr_colour")
+ui.chart(colour_transfer_figure(x, y, r.target_index), "corr_colour")

@@ -49,7 +49,7 @@ def choose_side(side: str, url_key: str, title: str, current, config: dict, dim:
         default = config[url_key] if config[url_key] in names else pair.DEFAULT[url_key]
         default = default if default in names else names[0]
         name = ui.select(f"{title} shape", names, url_key, default, format_func=_label,
-                         help=SHAPES[default].description)
+                         help=SHAPES[default].description, quiet=was_upload)
         st.caption(SHAPES[name].description)
         return pair.library_side(name, n, seed, side)
     uploaded = st.file_uploader(
@@ -116,16 +116,16 @@ shown_source, shown_target = source.shape, target.shape
 
 side_tab, overlay_tab, measure_tab = st.tabs(["Side by side", "Overlay", "Measures"])
 with side_tab:
-    st.plotly_chart(pair_figure(shown_source, shown_target, "side"), width="stretch", key="shapes_side")
+    ui.chart(pair_figure(shown_source, shown_target, "side"), "shapes_side")
 with overlay_tab:
-    st.plotly_chart(pair_figure(shown_source, shown_target, "overlay"), width="stretch", key="shapes_overlay")
+    ui.chart(pair_figure(shown_source, shown_target, "overlay"), "shapes_overlay")
 with measure_tab:
     st.caption("Atoms coloured by n·wᵢ: 1 is the uniform weight, above 1 heavier than average.")
     m1, m2 = st.columns(2)
     with m1:
-        st.plotly_chart(measure_figure(source, seed=int(seed)), width="stretch", key="shapes_measure_source")
+        ui.chart(measure_figure(source, seed=int(seed)), "shapes_measure_source")
     with m2:
-        st.plotly_chart(measure_figure(target, seed=int(seed)), width="stretch", key="shapes_measure_target")
+        ui.chart(measure_figure(target, seed=int(seed)), "shapes_measure_target")
 
 st.subheader("The pair")
 info = pd.DataFrame({f"source: {source.name}": _info(shown_source), f"target: {target.name}": _info(shown_target)})
