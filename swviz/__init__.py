@@ -3,6 +3,8 @@
 The public API:
 
 * :func:`sliced_wasserstein` estimates ``SW_p^p`` with any registered estimator;
+* :func:`sw_loss` is the same estimate on torch tensors, differentiable by autograd
+  (:mod:`swviz.autodiff`);
 * :data:`ESTIMATORS` maps estimator names to descriptions;
 * :func:`reference_sw` gives a near-exact value to compare against;
 * :func:`variance_study` compares estimators over a grid of L (:mod:`swviz.study`);
@@ -17,6 +19,7 @@ The public API:
 
 from . import qmc, shcv  # noqa: F401 - importing them registers the QMC and SHCV estimators
 from ._validation import InputError
+from .autodiff import sw_loss
 from .correspondence import METHODS as CORRESPONDENCE_METHODS
 from .correspondence import Correspondence, correspond, pck
 from .correspondence import score as correspondence_score
@@ -60,5 +63,6 @@ __all__ = [
     "reference_sw",
     "register",
     "sliced_wasserstein",
+    "sw_loss",
     "to_measure",
 ]

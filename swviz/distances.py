@@ -1,6 +1,8 @@
 """Other slicing distributions: Max-SW, von Mises-Fisher DSW, energy-based SW.
 
-These are different distances, not estimators of ``SW_p^p`` (SCIENCE.md section 5): each
+These are different distances, not estimators of ``SW_p^p`` (Deshpande et al., "Max-Sliced
+Wasserstein Distance and its use for GANs", CVPR 2019; Nguyen et al., "Distributional
+Sliced-Wasserstein and Applications to Generative Modeling", ICLR 2021): each
 replaces the uniform law on directions by one that favours informative slices. Each
 function returns a :class:`SlicedDistance` with the value (a ``p``-th power, like the SW
 estimators) and the direction(s) it found.
@@ -30,7 +32,7 @@ import numpy as np
 
 from . import directions as _dirs
 from ._validation import InputError, check_count, check_p, check_pair, rng_from
-from .slices import sliced_wpp
+from .slices import merged_cells, slice_costs, sliced_wpp
 
 __all__ = ["SlicedDistance", "energy_sw", "max_sw", "sample_vmf", "slice_gradient", "vmf_dsw"]
 
@@ -166,7 +168,8 @@ def _couplings(x, y, a, b, theta):
     """Monotone couplings of the projected measures for each direction.
 
     Returns ``I, J, W`` of shape (L, K): slice ``l`` matches ``x[I[l, k]]`` with ``y[J[l, k]]``
-    carrying mass ``W[l, k]``, so ``W_p^p(theta_l) = sum_k W[l,k] |theta_l'(x_I - y_J)|^p``.
+    carrying mass ``W[l, k]``, so ``W_p^p(theta_l) = sum_k W[l,k] |theta_l'(x_I - y_J)|^p``. The
+    cells are those of :func:`swviz.slices.merged_cells`.
     """
     n, m = x.shape[0], y.shape[0]
     ox = np.argsort(theta @ x.T, axis=1)  # (L, n)
@@ -179,16 +182,11 @@ def _couplings(x, y, a, b, theta):
     cy = np.cumsum(b[oy], axis=1)
     cx[:, -1] = 1.0
     cy[:, -1] = 1.0
-    merged = np.concatenate([cx, cy], axis=1)
-    order = np.argsort(merged, axis=1, kind="stable")
-    widths = np.diff(np.take_along_axis(merged, order, axis=1), axis=1, prepend=0.0)
-    is_x = order < n
-    ix = np.minimum(np.cumsum(is_x, axis=1) - is_x, n - 1)
-    iy = np.minimum(np.cumsum(~is_x, axis=1) - ~is_x, m - 1)
+    widths, ix, iy = merged_cells(cx, cy)
     return np.take_along_axis(ox, ix, axis=1), np.take_along_axis(oy, iy, axis=1), widths
 
 
-def slice_gradient(x, y, a, b, theta, p: float = 2.0, chunk: int = 64):
+def slice_gradient(x, y, a, b, theta, p: float = 2.0):
     """``W_p^p(theta_l)`` and its Euclidean gradient in ``theta`` with the matchings held fixed.
 
     Parameters
@@ -204,21 +202,11 @@ def slice_gradient(x, y, a, b, theta, p: float = 2.0, chunk: int = 64):
     -------
     values : (L,) float
     grads : (L, d) float
-        ``sum_k w_k p |r_k|^{p-1} sign(r_k) (x_{i_k} - y_{j_k})``, ``r_k = theta'(x_{i_k} - y_{j_k})``.
+        ``dW_l / dtheta_l = sum_i g_li x_i + sum_j h_lj y_j`` with ``g, h`` the slopes of
+        :func:`swviz.slices.slice_costs` (the same closed form as the autograd op's backward).
     """
-    theta = np.atleast_2d(theta)
-    L, d = theta.shape
-    values, grads = np.empty(L), np.empty((L, d))
-    for s in range(0, L, chunk):
-        t = theta[s:s + chunk]
-        I, J, W = _couplings(x, y, a, b, t)
-        diff = x[I] - y[J]  # (l, K, d)
-        r = np.einsum("lkd,ld->lk", diff, t)
-        ar = np.abs(r)
-        values[s:s + chunk] = np.sum(W * ar ** p, axis=1)
-        coef = W * p * ar ** (p - 1.0) * np.sign(r)
-        grads[s:s + chunk] = np.einsum("lk,lkd->ld", coef, diff)
-    return values, grads
+    values, gx, gy = slice_costs(x, y, theta, a, b, p, grad_x=True, grad_y=True)
+    return values, gx @ x + gy @ y
 
 
 # --------------------------------------------------------------------------- Max-SW

@@ -1,13 +1,23 @@
 """The estimator registry and :func:`sliced_wasserstein`.
 
-An estimator is two small pieces (SCIENCE.md sections 1 and 2):
+An estimator of ``SW_p^p`` is two small pieces and a few declared facts:
 
-* how its ``L`` directions are drawn: ``directions(L, d, rng) -> (L, d)``;
-* how the per-slice values combine into an estimate of ``SW_p^p``:
-  ``combine(per_slice, directions, moments) -> (value, stderr)``.
+* how its ``L`` directions are drawn: ``directions(L, d, rng) -> (L, d)`` unit rows;
+* how the per-slice values combine into an estimate:
+  ``combine(w, theta, moments, options) -> (value, stderr)``, batched over leading axes
+  (``w : (..., L)``, ``theta : (..., L, d)``, value and stderr ``(...,)``) and written once
+  against the :mod:`swviz._xp` namespace, so the same lines run on numpy arrays (studies,
+  pages) and on torch tensors, where autograd differentiates them (:func:`swviz.sw_loss`);
+* declared facts, read by everyone who needs them and never inferred: whether the directions
+  are random, nested in ``L``, which dimensions, the smallest ``L``, the pool of directions a
+  study may share, whether there is a standard error, the harmonic degree.
 
 A new estimator is one :class:`Estimator` and one :func:`register` call, and it appears in
-:data:`ESTIMATORS`, the command line and every page.
+:data:`ESTIMATORS`, the command line, the differentiable loss and every page.
+
+The control variates are those of Nguyen & Ho, "Sliced Wasserstein Estimation with Control
+Variates", ICLR 2024 (Section 3): fit a Gaussian to each projected measure and use the closed
+form of ``W_2^2`` between the fits, or its lower bound, as a control variate.
 """
 
 from __future__ import annotations
@@ -15,81 +25,125 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
 
 from . import directions as _dirs
 from ._validation import InputError, check_count, check_directions, check_p, check_pair, rng_from
+from ._xp import namespace
 from .slices import sliced_wpp
 
 __all__ = [
     "ESTIMATORS",
+    "CombineOptions",
     "Estimator",
     "Moments",
     "SWResult",
-    "get_estimator",
-    "register",
-    "sliced_wasserstein",
-    "mc_combine",
     "cv_combine",
-    "cv_fit",
-    "CVFit",
+    "get_estimator",
+    "mc_combine",
+    "register",
+    "registered",
+    "sliced_wasserstein",
 ]
 
 
-@dataclass(frozen=True)
 class Moments:
-    """Gaussian fit of the two measures (weighted, 1/n covariances).
+    """Gaussian fit of the two measures (weighted, ``1/n`` covariances), computed on first use.
+
+    Works on numpy arrays and on torch tensors alike (the fit of tensors is differentiable).
 
     mean_x, mean_y : (d,) float
     cov_x, cov_y : (d, d) float
     """
 
-    mean_x: np.ndarray
-    mean_y: np.ndarray
-    cov_x: np.ndarray
-    cov_y: np.ndarray
+    def __init__(self, x, y, a=None, b=None):
+        self._data = (x, y, a, b)
 
     @classmethod
     def of(cls, x, y, a=None, b=None) -> Moments:
-        def fit(z, w):
-            w = np.full(z.shape[0], 1.0 / z.shape[0]) if w is None else w
-            mean = w @ z
-            zc = z - mean
-            return mean, (zc * w[:, None]).T @ zc
+        """The (lazy) fit of ``x : (n, d)`` with weights ``a`` and ``y : (m, d)`` with ``b``."""
+        return cls(x, y, a, b)
 
-        mx, sx = fit(x, a)
-        my, sy = fit(y, b)
-        return cls(mx, my, sx, sy)
+    @staticmethod
+    def _fit(z, w):
+        ns = namespace(z)
+        if w is None:
+            mean = ns.mean(z, 0)
+            zc = z - mean
+            return mean, (ns.swap_last(zc) @ zc) / z.shape[0]
+        mean = w @ z
+        zc = z - mean
+        return mean, ns.swap_last(zc * w[:, None]) @ zc
+
+    @cached_property
+    def _x(self):
+        return self._fit(self._data[0], self._data[2])
+
+    @cached_property
+    def _y(self):
+        return self._fit(self._data[1], self._data[3])
+
+    mean_x = property(lambda self: self._x[0])
+    cov_x = property(lambda self: self._x[1])
+    mean_y = property(lambda self: self._y[0])
+    cov_y = property(lambda self: self._y[1])
 
     @property
     def dim(self) -> int:
-        return self.mean_x.shape[0]
+        return self._data[0].shape[1]
 
-    @property
-    def dm(self) -> np.ndarray:
+    @cached_property
+    def dm(self):
         return self.mean_x - self.mean_y
 
-    def c_low(self, theta: np.ndarray) -> np.ndarray:
-        """Lower control variate ``(theta' dm)^2``: (L, d) -> (L,)."""
+    def c_low(self, theta):
+        """Lower control variate ``(theta' dm)^2``: (..., L, d) -> (..., L)."""
         return (theta @ self.dm) ** 2
 
-    def c_up(self, theta: np.ndarray) -> np.ndarray:
-        """Upper control variate ``(theta' dm)^2 + theta' S_x theta + theta' S_y theta``."""
+    def c_up(self, theta):
+        """Upper control variate ``(theta' dm)^2 + theta' (S_x + S_y) theta``: (..., L, d) -> (..., L)."""
+        ns = namespace(theta, self.dm)
         s = self.cov_x + self.cov_y
-        return self.c_low(theta) + np.einsum("li,ij,lj->l", theta, s, theta)
+        return self.c_low(theta) + ns.sum((theta @ s) * theta, -1)
 
-    def mean_c_low(self) -> float:
-        """``E C_low = |dm|^2 / d`` under uniform directions."""
-        return float(self.dm @ self.dm) / self.dim
+    def mean_c_low(self):
+        """``E C_low = |dm|^2 / d`` under uniform directions (Nguyen & Ho 2024, Prop. 3)."""
+        return (self.dm @ self.dm) / self.dim
 
-    def mean_c_up(self) -> float:
-        """``E C_up = (|dm|^2 + tr S_x + tr S_y) / d`` under uniform directions."""
-        return (float(self.dm @ self.dm) + np.trace(self.cov_x) + np.trace(self.cov_y)) / self.dim
+    def mean_c_up(self):
+        """``E C_up = (|dm|^2 + tr S_x + tr S_y) / d`` under uniform directions (Prop. 4)."""
+        ns = namespace(self.dm)
+        tr = ns.sum(ns.sum((self.cov_x + self.cov_y) * ns.eye(self.dim, like=self.dm), -1), -1)
+        return (self.dm @ self.dm + tr) / self.dim
 
 
-Combine = Callable[[np.ndarray, np.ndarray, Moments], "tuple[float, float]"]
+@dataclass(frozen=True)
+class CombineOptions:
+    """Options of the combine step that some estimators read.
+
+    cv_ridge : float >= 0
+        Ridge ``kappa^2`` of the control-variate coefficient,
+        ``gamma = cov(W, C) / (var(C) + kappa^2 var(W))``. 0 (the default) is the estimator of
+        Nguyen & Ho; a small ridge (e.g. 0.01) turns the estimate smoothly into plain Monte
+        Carlo as the control variate loses its spread (the means meet in a flow), where the
+        raw coefficient's gradient grows like ``1/|dm|``. Read only by estimators declared
+        ``control_variate=True``.
+    """
+
+    cv_ridge: float = 0.0
+
+    def __post_init__(self):
+        r = self.cv_ridge
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and r >= 0):
+            raise InputError(f"cv_ridge must be a finite number >= 0; got {r!r}")
+
+
+DEFAULT_OPTIONS = CombineOptions()
+
+Combine = Callable[..., tuple]
 Sampler = Callable[[int, int, np.random.Generator], np.ndarray]
 
 
@@ -100,36 +154,65 @@ class Estimator:
     name : str
         Registry key (``"mc"``, ``"ucv"``...).
     description : str
-        One line for menus and ``ESTIMATORS``.
+        One line for menus and :data:`ESTIMATORS`.
     directions : callable ``(L, d, rng) -> (L, d)``
         How directions are drawn.
-    combine : callable ``(per_slice (L,), directions (L, d), Moments) -> (value, stderr)``
-        How slices combine; ``stderr`` is NaN where the estimator has none.
+    combine : callable ``(w (..., L), theta (..., L, d), Moments, CombineOptions) -> (value, stderr)``
+        How slices combine, batched over leading axes, on numpy arrays or torch tensors.
+    pool : str
+        Name of the direction stream: estimators with the same pool draw the same directions
+        from the same generator, so a study slices them once and seeds them from this name.
     random : bool
         The directions are random (and the estimate unbiased or consistent).
     nested : bool
-        The first ``L'`` of ``L`` directions are themselves a valid draw of size ``L'``, so a
-        study can reuse one pool of slices across a grid of L.
+        The first ``L'`` of ``L`` directions are themselves a valid draw of size ``L'``.
     dims : tuple of int or None
         Dimensions where the estimator exists (``None``: any).
-    min_projections : int
+    min_projections : callable ``d -> int``
+        Smallest ``L`` in dimension ``d``.
+    stderr : bool
+        Whether ``combine``'s standard error means something (i.i.d. slices).
+    control_variate : bool
+        The estimator reads :attr:`CombineOptions.cv_ridge`.
+    uses_moments : bool
+        ``combine`` reads the Gaussian fit (so it depends on the clouds beyond the slices).
+    degree : int or None
+        Highest spherical-harmonic degree, for SHCV estimators (``None`` when adaptive or absent).
+    sobol : bool
+        Built on a Sobol sequence (balanced only when ``L`` is a power of two).
+    family, label : str
+        Menu grouping and display name.
     """
 
     name: str
     description: str
     directions: Sampler
     combine: Combine
+    pool: str
     random: bool = True
     nested: bool = True
     dims: tuple | None = None
-    min_projections: int = 1
+    min_projections: Callable[[int], int] = field(default=lambda d: 1)
+    stderr: bool = True
+    control_variate: bool = False
+    uses_moments: bool = False
+    degree: int | None = None
+    sobol: bool = False
     family: str = "SW estimator"
     label: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def title(self) -> str:
         return self.label or self.name
+
+    def check(self, L: int, d: int) -> None:
+        """Raise a clear :class:`InputError` if the estimator cannot run with ``L`` directions in ``d``."""
+        if self.dims is not None and d not in self.dims:
+            dims = ", ".join(map(str, self.dims))
+            raise InputError(f"estimator {self.name!r} exists only in dimension {dims}; these points have d = {d}")
+        need = self.min_projections(d)
+        if L < need:
+            raise InputError(f"estimator {self.name!r} needs n_projections >= {need} in dimension {d}; got {L}")
 
 
 _REGISTRY: dict[str, Estimator] = {}
@@ -145,6 +228,11 @@ def register(est: Estimator) -> Estimator:
     return est
 
 
+def registered() -> tuple[Estimator, ...]:
+    """Every registered estimator, in registration order."""
+    return tuple(_REGISTRY.values())
+
+
 def get_estimator(name: str) -> Estimator:
     """The registered estimator called ``name``; a ``ValueError`` lists the valid names."""
     try:
@@ -157,92 +245,77 @@ def get_estimator(name: str) -> Estimator:
 # --------------------------------------------------------------------------- combiners
 
 
-def mc_combine(w: np.ndarray, theta: np.ndarray, moments: Moments) -> tuple[float, float]:
-    """Plain mean of the per-slice values; stderr ``std(W) / sqrt(L)``."""
-    L = w.shape[0]
-    value = float(w.mean())
-    stderr = float(w.std(ddof=1) / math.sqrt(L)) if L > 1 else math.nan
-    return value, stderr
+def mc_combine(w, theta=None, moments=None, options=DEFAULT_OPTIONS):
+    """Plain mean of the per-slice values; stderr ``std(W) / sqrt(L)``: (..., L) -> (...,)."""
+    ns = namespace(w)
+    L = w.shape[-1]
+    value = ns.mean(w, -1)
+    if L < 2:
+        return value, value * math.nan
+    wc = w - value[..., None]
+    return value, ns.sqrt(ns.sum(wc * wc, -1) / ((L - 1) * L))
 
 
-def cv_combine(w: np.ndarray, c: np.ndarray, mean_c: float) -> tuple[float, float]:
-    """Control-variate estimate from per-slice values ``w`` and control values ``c``.
+def cv_combine(w, c, mean_c, ridge: float = 0.0):
+    """Control-variate estimate from per-slice values ``w`` and control values ``c``, batched.
 
-    SCIENCE.md section 2 (Nguyen & Ho 2024): ``D_l = C_l - E C``, estimate
-    ``mean W - gamma mean D`` with ``gamma`` the fitted coefficient. The paper divides by
-    the uncentred ``mean[D^2]``; we use the centred sample variance, i.e. the least-squares
-    slope of W on D, whose intercept is the estimate. The two differ by O(1/L); the
-    least-squares form is exact when W is exactly affine in C (a translated pair with the
-    lower CV) and coincides with the spherical-harmonics CV intercept for that one
-    harmonic. Falls back to plain MC when the control variate's spread is negligible
-    (the means meet, or both clouds are centred for the lower CV): never NaN.
+    Nguyen & Ho, ICLR 2024, eq. (9)-(10): ``D_l = C_l - E C``, estimate ``mean W - gamma mean D``.
+    The paper's coefficient divides by the uncentred ``mean[D^2]``; we use the centred variance,
+    ``gamma = cov(W, C) / (var(C) + ridge var(W))`` (with ``ridge = 0``: the least-squares slope
+    of W on D, whose intercept is the estimate). The two differ by O(1/L); the least-squares
+    form is exact when W is affine in C (a translated pair with the lower CV) and coincides with
+    the spherical-harmonics CV intercept for that one harmonic. Where the control variate's
+    spread is negligible (``L < 2``, ``var(C) <= (1e-9 (|mean W| + |E C|))^2``: the means meet,
+    or both clouds are centred for the lower CV) the estimate is plain Monte Carlo: never NaN,
+    and on tensors the gradient is then Monte Carlo's, never NaN either.
+
+    w, c : (..., L) float; mean_c : (...,) float or scalar. Returns ``(value, stderr)``, (...,).
     """
-    fit = cv_fit(w, c, mean_c)
-    if fit is None:
-        return mc_combine(w, None, None)
-    L = w.shape[0]
-    resid = w - fit.gamma * fit.d
-    # residual spread about the fit, with one degree of freedom more used by gamma
-    dof = max(L - 2, 1)
-    return fit.value, float(np.sqrt(np.sum((resid - resid.mean()) ** 2) / dof / L))
+    ns = namespace(w, c, mean_c)
+    L = w.shape[-1]
+    if L < 2:
+        return mc_combine(w)
+    d = c - (mean_c[..., None] if getattr(mean_c, "ndim", 0) else mean_c)
+    w_bar = ns.mean(w, -1)
+    d_bar = ns.mean(d, -1)
+    dc = d - d_bar[..., None]
+    wc = w - w_bar[..., None]
+    var_d = ns.mean(dc * dc, -1)
+    scale = ns.abs(w_bar) + ns.abs(mean_c)
+    ok = ns.isfinite(var_d) & (var_d > (1e-9 * scale) ** 2)
+    den = var_d + ridge * ns.mean(wc * wc, -1)
+    safe = ns.where(ok, den, 1.0 + 0.0 * den)  # a safe denominator where the fallback applies
+    gamma = ns.where(ok, ns.mean(wc * dc, -1) / safe, 0.0 * den)
+    value = w_bar - gamma * d_bar
+    # residual spread about the fit, one more degree of freedom used by gamma
+    resid = wc - gamma[..., None] * dc
+    dof = ns.where(ok, 0.0 * den + max(L - 2, 1), 0.0 * den + (L - 1))
+    return value, ns.sqrt(ns.sum(resid * resid, -1) / dof / L)
 
 
-@dataclass(frozen=True)
-class CVFit:
-    """The pieces of a control-variate fit (see :func:`cv_fit`), shared with the flows' gradients.
-
-    value : float (the estimate); gamma : float; d : (L,) ``C - E C``; dc : (L,) ``d`` centred;
-    wc : (L,) ``W`` centred; d_bar : float; den : float (``var(C)``, plus the ridge if any).
-    """
-
-    value: float
-    gamma: float
-    d: np.ndarray
-    dc: np.ndarray
-    wc: np.ndarray
-    d_bar: float
-    den: float
+def _lcv(w, theta, moments, options=DEFAULT_OPTIONS):
+    return cv_combine(w, moments.c_low(theta), moments.mean_c_low(), options.cv_ridge)
 
 
-def cv_fit(w: np.ndarray, c: np.ndarray, mean_c: float, ridge: float = 0.0) -> CVFit | None:
-    """Fit ``gamma = cov(W, C) / (var(C) + ridge var(W))`` and the estimate ``mean W - gamma mean D``.
-
-    Returns None when the control variate's spread is negligible (L < 2, ``var(C)`` zero or
-    below ``(1e-9 (|mean W| + |E C|))^2``): the caller then uses plain MC.
-    """
-    L = w.shape[0]
-    d = c - mean_c
-    w_bar = float(w.mean())
-    d_bar = float(d.mean())
-    dc = d - d_bar
-    var_d = float(np.mean(dc * dc))
-    scale = abs(w_bar) + abs(mean_c)
-    if L < 2 or not math.isfinite(var_d) or var_d == 0.0 or var_d <= (1e-9 * scale) ** 2:
-        return None
-    wc = w - w_bar
-    den = var_d + ridge * float(np.mean(wc * wc))
-    gamma = float(np.mean(wc * dc)) / den
-    return CVFit(w_bar - gamma * d_bar, gamma, d, dc, wc, d_bar, den)
+def _ucv(w, theta, moments, options=DEFAULT_OPTIONS):
+    return cv_combine(w, moments.c_up(theta), moments.mean_c_up(), options.cv_ridge)
 
 
-def _lcv(w, theta, moments):
-    return cv_combine(w, moments.c_low(theta), moments.mean_c_low())
-
-
-def _ucv(w, theta, moments):
-    return cv_combine(w, moments.c_up(theta), moments.mean_c_up())
-
+#: Name of the pool of i.i.d. uniform directions (MC, the control variates, SHCV).
+UNIFORM_POOL = "uniform"
 
 register(Estimator("mc", "Monte Carlo: mean over L uniform random directions", _dirs.uniform, mc_combine,
-                   label="MC"))
+                   pool=UNIFORM_POOL, label="MC"))
 register(Estimator(
     "lcv",
     "Lower-bound control variate (Nguyen & Ho 2024): (theta'dm)^2 with uniform directions",
-    _dirs.uniform, _lcv, label="Lower CV"))
+    _dirs.uniform, _lcv, pool=UNIFORM_POOL, control_variate=True, uses_moments=True, label="Lower CV",
+    family="control variates"))
 register(Estimator(
     "ucv",
     "Upper-bound control variate (Nguyen & Ho 2024): (theta'dm)^2 + theta'(S_x + S_y)theta",
-    _dirs.uniform, _ucv, label="Upper CV"))
+    _dirs.uniform, _ucv, pool=UNIFORM_POOL, control_variate=True, uses_moments=True, label="Upper CV",
+    family="control variates"))
 
 
 # --------------------------------------------------------------------------- public API
@@ -261,7 +334,7 @@ class SWResult:
     directions : (L, d) float
     estimator : str
     stderr : float
-        Standard error of ``value`` (NaN for deterministic direction sets or L = 1).
+        Standard error of ``value`` (NaN for deterministic or non-i.i.d. direction sets, or L = 1).
     p : float
     """
 
@@ -272,6 +345,13 @@ class SWResult:
     estimator: str
     stderr: float
     p: float
+
+
+def draw_directions(est: Estimator, n_projections, d: int, seed) -> np.ndarray:
+    """The ``L`` directions ``est`` draws in dimension ``d`` from ``seed``, after its checks."""
+    L = check_count(n_projections)
+    est.check(L, d)
+    return est.directions(L, d, rng_from(seed))
 
 
 def sliced_wasserstein(
@@ -285,12 +365,15 @@ def sliced_wasserstein(
     p: float = 2,
     seed=None,
     directions=None,
+    cv_ridge: float = 0.0,
 ) -> SWResult:
     """Estimate the sliced Wasserstein distance between two weighted point clouds.
 
     .. math::
         SW_p^p(\\mu, \\nu) = \\mathbb{E}_{\\theta \\sim \\mathcal{U}(S^{d-1})}
         W_p^p(\\theta_\\# \\mu, \\theta_\\# \\nu)
+
+    (Bonneel, Rabin, Peyre & Pfister, JMIV 2015, eq. 4), estimated from ``L`` slices.
 
     Parameters
     ----------
@@ -310,6 +393,8 @@ def sliced_wasserstein(
         Randomness for the directions.
     directions : (L, d) float, optional
         Unit directions to use instead of sampling (``n_projections`` is then ignored).
+    cv_ridge : float
+        :attr:`CombineOptions.cv_ridge`, read by the control-variate estimators only.
 
     Returns
     -------
@@ -326,25 +411,22 @@ def sliced_wasserstein(
     est = get_estimator(estimator)
     x, y, a, b = check_pair(x, y, a, b)
     p = check_p(p)
+    options = CombineOptions(cv_ridge)
     d = x.shape[1]
-    if est.dims is not None and d not in est.dims:
-        dims = ", ".join(map(str, est.dims))
-        raise InputError(f"estimator {est.name!r} exists only in dimension {dims}; these points have d = {d}")
     if directions is None:
-        L = check_count(n_projections)
-        if L < est.min_projections:
-            raise InputError(f"estimator {est.name!r} needs n_projections >= {est.min_projections}; got {L}")
-        theta = est.directions(L, d, rng_from(seed))
+        theta = draw_directions(est, n_projections, d, seed)
     else:
         theta = check_directions(directions, d)
+        est.check(theta.shape[0], d)
     per_slice = sliced_wpp(x, y, theta, a, b, p)
-    value, stderr = est.combine(per_slice, theta, Moments.of(x, y, a, b))
+    value, stderr = est.combine(per_slice, theta, Moments(x, y, a, b), options)
+    value = float(value)
     return SWResult(
-        value=float(value),
+        value=value,
         distance=float(max(value, 0.0) ** (1.0 / p)),
         per_slice=per_slice,
         directions=theta,
         estimator=est.name,
-        stderr=float(stderr),
+        stderr=float(stderr) if est.stderr else math.nan,
         p=p,
     )

@@ -1,7 +1,8 @@
 """Quasi-Monte Carlo direction sets on the sphere ``S^2`` and their estimators.
 
 Nguyen, Bariletto & Ho, "Quasi-Monte Carlo for 3D Sliced Wasserstein", ICLR 2024
-(SCIENCE.md section 3). Replacing the ``L`` i.i.d. uniform directions of Monte Carlo by a
+(Section 3 for the point sets, Section 4 for their randomised versions).
+Replacing the ``L`` i.i.d. uniform directions of Monte Carlo by a
 low-discrepancy set on the sphere turns the ``L^{-1/2}`` error into something much faster
 on smooth pairs. Five sets, each an ``(L, 3)`` array of unit vectors:
 
@@ -30,7 +31,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -38,8 +41,8 @@ from scipy.special import ndtri
 from scipy.stats import qmc as _scipy_qmc
 
 from ._validation import InputError, check_count
-from .estimators import Estimator, Moments, cv_combine, register
-from .shcv import shcv_estimator_combine
+from .estimators import Estimator, cv_combine, mc_combine, register
+from .shcv import min_directions, shcv_estimator_combine
 
 __all__ = [
     "QMC_SETS",
@@ -50,7 +53,6 @@ __all__ = [
     "is_power_of_two",
     "max_distance",
     "pairwise_distance_sum",
-    "qmc_combine",
     "random_rotation",
     "spiral",
 ]
@@ -134,20 +136,23 @@ def equal_area_sobol(L: int, rng: np.random.Generator | None = None) -> np.ndarr
     return _equal_area_map(_sobol(L, 2, rng))
 
 
-#: Seed of the fixed scramble that makes the deterministic Gaussian-based set.
-GAUSSIAN_SOBOL_SEED = 0
+#: Seed sequence of the fixed scramble that makes the deterministic Gaussian-based set. Its spawn
+#: key keeps it apart from every ``numpy.random.default_rng(seed)`` a user may pass to the
+#: randomised set (those have an empty spawn key), so ``rqmc-gaussian`` never repeats it.
+#: (A fresh SeedSequence is built from it at each call: scipy spawns from the generator's sequence.)
+GAUSSIAN_SOBOL_SEED = {"entropy": 0, "spawn_key": (0x5157,)}
 
 
 @lru_cache(maxsize=64)
 def _gaussian(L: int, d: int) -> np.ndarray:
-    rng = np.random.default_rng(GAUSSIAN_SOBOL_SEED)
+    rng = np.random.default_rng(np.random.SeedSequence(**GAUSSIAN_SOBOL_SEED))
     return _frozen(_gaussian_map(_sobol(L, d, rng)))
 
 
 def gaussian_sobol(L: int, d: int = 3, rng: np.random.Generator | None = None) -> np.ndarray:
     """Gaussian-based Sobol set on ``S^{d-1}``: (L, d) float.
 
-    Deterministic when ``rng`` is None: the sequence scrambled once with the fixed seed
+    Deterministic when ``rng`` is None: the sequence scrambled once with the fixed seed sequence
     :data:`GAUSSIAN_SOBOL_SEED` (the unscrambled one starts at the corner ``0`` and the centre
     ``(1/2, ..., 1/2)``, which ``Phi^{-1}`` sends to infinity and to zero). Else scrambled with
     ``rng``.
@@ -254,18 +259,25 @@ def random_rotation(theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # --------------------------------------------------------------------------- registry
 
-#: set name -> (label, deterministic builder L -> (L, 3), randomised sampler, nested)
-QMC_SETS: dict[str, tuple] = {}
 
+@dataclass(frozen=True)
+class QMCSet:
+    """A QMC point set as the registry sees it.
 
-_CITE = "Nguyen, Bariletto & Ho, 'Quasi-Monte Carlo for 3D Sliced Wasserstein', ICLR 2024."
+    label : str
+    deterministic : callable ``(L, d, rng) -> (L, d)`` (ignores ``rng``)
+    randomised : callable ``(L, d, rng) -> (L, d)``, each point uniform on the sphere
+    nested : bool (the first ``L'`` points of ``L`` are the set of ``L'``)
+    dims : tuple of int or None
+    sobol : bool
+    """
 
-
-def _named(fn, name: str, doc: str):
-    # a distinct name per sampler: a study seeds each direction pool from it
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"{doc} ``(L, d, rng) -> (L, d)``. {_CITE}"
-    return fn
+    label: str
+    deterministic: object
+    randomised: object
+    nested: bool
+    dims: tuple | None
+    sobol: bool
 
 
 def _deterministic_sampler(build, what: str, any_dim: bool = False):
@@ -275,7 +287,8 @@ def _deterministic_sampler(build, what: str, any_dim: bool = False):
         _need_3d(d, what)
         return np.array(build(L))
 
-    return _named(directions, f"qmc_{build.__name__}", (build.__doc__ or what).strip().splitlines()[0])
+    directions.__doc__ = f"The {what} (deterministic): ``(L, d, rng) -> (L, d)``, ``rng`` unused."
+    return directions
 
 
 def _rotated_sampler(build, what: str):
@@ -283,8 +296,8 @@ def _rotated_sampler(build, what: str):
         _need_3d(d, what)
         return random_rotation(build(L), rng)
 
-    return _named(directions, f"rqmc_rotated_{build.__name__}",
-                  f"One uniformly random rotation (Haar on SO(3)) of the {what}; each point is then uniform.")
+    directions.__doc__ = f"One uniformly random rotation (Haar on SO(3)) of the {what}; each point is then uniform."
+    return directions
 
 
 def _rqmc_equal_area(L: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -298,70 +311,64 @@ def _rqmc_gaussian(L: int, d: int, rng: np.random.Generator) -> np.ndarray:
     return gaussian_sobol(L, d, rng)
 
 
-def qmc_combine(w: np.ndarray, theta: np.ndarray, moments: Moments) -> tuple[float, float]:
-    """Plain mean over a (randomised) QMC set. No standard error: the slices are not i.i.d."""
-    return float(w.mean()), math.nan
-
-
 def _qmc_cv(control: str):
-    def combine(w, theta, moments):
-        c = moments.c_up(theta) if control == "up" else moments.c_low(theta)
-        mean_c = moments.mean_c_up() if control == "up" else moments.mean_c_low()
-        value, _ = cv_combine(w, c, mean_c)
-        return value, math.nan  # the residual formula assumes i.i.d. slices
+    def combine(w, theta, moments, options):
+        if control == "up":
+            return cv_combine(w, moments.c_up(theta), moments.mean_c_up(), options.cv_ridge)
+        return cv_combine(w, moments.c_low(theta), moments.mean_c_low(), options.cv_ridge)
 
     return combine
 
 
-_SPECS = [
-    # name, label, what (for errors), deterministic sampler, randomised sampler, nested, dims
-    ("spiral", "spiral", "generalized spiral",
-     _deterministic_sampler(spiral, "generalized spiral"), _rotated_sampler(spiral, "generalized spiral"),
-     False, (3,)),
-    ("equal-area", "equal-area Sobol", "equal-area Sobol set",
-     _deterministic_sampler(equal_area_sobol, "equal-area Sobol set"), _rqmc_equal_area, True, (3,)),
-    ("gaussian", "Gaussian Sobol", "Gaussian-based Sobol set",
-     _deterministic_sampler(gaussian_sobol, "Gaussian-based Sobol set", any_dim=True), _rqmc_gaussian,
-     True, None),
-    ("maxdist", "max-distance", "maximizing-distance set",
-     _deterministic_sampler(max_distance, "maximizing-distance set"),
-     _rotated_sampler(max_distance, "maximizing-distance set"), False, (3,)),
-    ("coulomb", "Coulomb", "Coulomb-energy set",
-     _deterministic_sampler(coulomb, "Coulomb-energy set"), _rotated_sampler(coulomb, "Coulomb-energy set"),
-     False, (3,)),
-]
+#: set name -> :class:`QMCSet` (read-only).
+QMC_SETS = MappingProxyType({
+    "spiral": QMCSet("spiral", _deterministic_sampler(spiral, "generalized spiral"),
+                     _rotated_sampler(spiral, "generalized spiral"), False, (3,), False),
+    "equal-area": QMCSet("equal-area Sobol", _deterministic_sampler(equal_area_sobol, "equal-area Sobol set"),
+                         _rqmc_equal_area, True, (3,), True),
+    "gaussian": QMCSet("Gaussian Sobol",
+                       _deterministic_sampler(gaussian_sobol, "Gaussian-based Sobol set", any_dim=True),
+                       _rqmc_gaussian, True, None, True),
+    "maxdist": QMCSet("max-distance", _deterministic_sampler(max_distance, "maximizing-distance set"),
+                      _rotated_sampler(max_distance, "maximizing-distance set"), False, (3,), False),
+    "coulomb": QMCSet("Coulomb", _deterministic_sampler(coulomb, "Coulomb-energy set"),
+                      _rotated_sampler(coulomb, "Coulomb-energy set"), False, (3,), False),
+})
+
+_WHAT = {"spiral": "generalized spiral", "equal-area": "equal-area Sobol set", "gaussian": "Gaussian-based Sobol set",
+         "maxdist": "maximizing-distance set", "coulomb": "Coulomb-energy set"}
 
 #: The randomised spiral sampler, shared by every estimator built on it (one pool in a study).
-random_spiral = _SPECS[0][4]
+random_spiral = QMC_SETS["spiral"].randomised
 
-for _key, _label, _what, _det, _rnd, _nested, _dims in _SPECS:
-    _how = ("scrambled (LMS + digital shift) so each point is uniform" if _key in ("equal-area", "gaussian")
+for _key, _set in QMC_SETS.items():
+    _how = ("scrambled (LMS + digital shift) so each point is uniform" if _set.sobol
             else "under one uniform random rotation")
-    _where = "S^{d-1}" if _dims is None else "S^2"
-    QMC_SETS[_key] = (_label, _det, _rnd, _nested)
+    _where = "S^{d-1}" if _set.dims is None else "S^2"
     register(Estimator(
         f"qmc-{_key}",
-        f"QMC (Nguyen et al. 2024): mean over the {_what} on {_where}; deterministic",
-        _det, qmc_combine, random=False, nested=_nested, dims=_dims, label=f"QMC {_label}",
-        family="QMC", extra={"sobol": _key in ("equal-area", "gaussian")}))
+        f"QMC (Nguyen et al. 2024): mean over the {_WHAT[_key]} on {_where}; deterministic",
+        _set.deterministic, mc_combine, pool=f"qmc-{_key}", random=False, nested=_set.nested, dims=_set.dims,
+        stderr=False, sobol=_set.sobol, label=f"QMC {_set.label}", family="QMC"))
     register(Estimator(
         f"rqmc-{_key}",
-        f"Randomised QMC (Nguyen et al. 2024): the {_what} {_how}; unbiased",
-        _rnd, qmc_combine, random=True, nested=_nested, dims=_dims, label=f"RQMC {_label}",
-        family="QMC", extra={"sobol": _key in ("equal-area", "gaussian")}))
+        f"Randomised QMC (Nguyen et al. 2024): the {_WHAT[_key]} {_how}; unbiased",
+        _set.randomised, mc_combine, pool=f"rqmc-{_key}", random=True, nested=_set.nested, dims=_set.dims,
+        stderr=False, sobol=_set.sobol, label=f"RQMC {_set.label}", family="QMC"))
 
 register(Estimator(
     "rqmc-spiral+ucv",
     "Randomised spiral directions combined with the upper control variate (Nguyen & Ho 2024)",
-    random_spiral, _qmc_cv("up"), random=True, nested=False, dims=(3,), label="RQMC spiral + upper CV",
-    family="QMC + CV"))
+    random_spiral, _qmc_cv("up"), pool="rqmc-spiral", random=True, nested=False, dims=(3,), stderr=False,
+    control_variate=True, uses_moments=True, label="RQMC spiral + upper CV", family="QMC + CV"))
 register(Estimator(
     "rqmc-spiral+lcv",
     "Randomised spiral directions combined with the lower control variate (Nguyen & Ho 2024)",
-    random_spiral, _qmc_cv("low"), random=True, nested=False, dims=(3,), label="RQMC spiral + lower CV",
-    family="QMC + CV"))
+    random_spiral, _qmc_cv("low"), pool="rqmc-spiral", random=True, nested=False, dims=(3,), stderr=False,
+    control_variate=True, uses_moments=True, label="RQMC spiral + lower CV", family="QMC + CV"))
 register(Estimator(
     "rqmc-spiral+shcv-4",
     "Randomised spiral directions with spherical-harmonics control variates of degree <= 4",
-    random_spiral, shcv_estimator_combine(4, stderr=False), random=True, nested=False, dims=(3,),
-    label="RQMC spiral + SHCV deg ≤ 4", family="QMC + CV", extra={"degree": 4}))
+    random_spiral, shcv_estimator_combine(4), pool="rqmc-spiral", random=True, nested=False, dims=(3,),
+    stderr=False, min_projections=lambda d: min_directions(d, 4), degree=4,
+    label="RQMC spiral + SHCV deg ≤ 4", family="QMC + CV"))

@@ -1,4 +1,4 @@
-"""Near-exact references for ``SW_p^p`` (SCIENCE.md section 1).
+"""Near-exact references for ``SW_p^p``.
 
 * d = 1: the exact one-dimensional distance (one slice), stderr 0.
 * d = 2: midpoint rule on equispaced angles of the half circle.
@@ -33,14 +33,14 @@ class Reference:
         How it was computed, in words for a page.
     stderr : float
         Standard error (Monte Carlo) or error estimate (quadrature); 0 when exact.
-    n_directions : int
+    n_projections : int
     p : float
     """
 
     value: float
     method: str
     stderr: float
-    n_directions: int
+    n_projections: int
     p: float
 
     @property
@@ -48,7 +48,7 @@ class Reference:
         return max(self.value, 0.0) ** (1.0 / self.p)
 
 
-def reference_sw(x, y, a=None, b=None, p=2, *, n_directions: int | None = None, seed=0) -> Reference:
+def reference_sw(x, y, a=None, b=None, p=2, *, n_projections: int | None = None, seed=0) -> Reference:
     """Near-exact ``SW_p^p(mu, nu)`` for a page to show beside an estimate.
 
     Parameters
@@ -58,7 +58,7 @@ def reference_sw(x, y, a=None, b=None, p=2, *, n_directions: int | None = None, 
     a, b : (n,), (m,) float, optional
         Weights (normalised); uniform if omitted.
     p : float
-    n_directions : int, optional
+    n_projections : int, optional
         Quadrature size or Monte Carlo size; defaults: 4,096 (d = 2), 20,000 (d = 3, fewer
         down to 2,048 for large or weighted clouds, so the reference stays interactive; the
         method string and the error estimate say what was used), 200,000 (d > 3; fewer,
@@ -79,17 +79,17 @@ def reference_sw(x, y, a=None, b=None, p=2, *, n_directions: int | None = None, 
         w = sliced_wpp(x, y, np.ones((1, 1)), a, b, p)
         return Reference(float(w[0]), "exact (one dimension)", 0.0, 1, p)
     if d in (2, 3):
-        if n_directions is None:
-            n_directions = 4096 if d == 2 else int(np.clip(2e8 // cost, 2048, 20000))
-        N = check_count(n_directions, "n_directions")
+        if n_projections is None:
+            n_projections = 4096 if d == 2 else int(np.clip(2e8 // cost, 2048, 20000))
+        N = check_count(n_projections, "n_projections")
         rule = _dirs.half_circle if d == 2 else _dirs.fibonacci_sphere
         fine = float(sliced_wpp(x, y, rule(N), a, b, p).mean())
         coarse = float(sliced_wpp(x, y, rule(max(1, N // 2)), a, b, p).mean())
         name = "midpoint rule on the half circle" if d == 2 else "Fibonacci lattice on the sphere"
         return Reference(fine, f"quadrature: {name}, {N:,} directions", abs(fine - coarse), N, p)
-    if n_directions is None:
-        n_directions = int(np.clip(1e9 // cost, 10_000, 200_000))
-    N = check_count(n_directions, "n_directions")
+    if n_projections is None:
+        n_projections = int(np.clip(1e9 // cost, 10_000, 200_000))
+    N = check_count(n_projections, "n_projections")
     w = sliced_wpp(x, y, _dirs.uniform(N, d, rng_from(seed)), a, b, p)
     return Reference(float(w.mean()), f"Monte Carlo, {N:,} uniform directions",
                      float(w.std(ddof=1) / math.sqrt(N)), N, p)

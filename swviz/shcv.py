@@ -1,7 +1,7 @@
 """Spherical-harmonics control variates for sliced Wasserstein.
 
 Leluc, Portier, Segers & Zhuman, "Sliced-Wasserstein Estimation with Spherical Harmonics as
-Control Variates", ICML 2024 (SCIENCE.md section 4). The per-slice values
+Control Variates", ICML 2024 (Section 3, the SHCV estimator as a least-squares intercept). The per-slice values
 ``W(theta_l) = W_p^p(theta_l # mu, theta_l # nu)`` are regressed on zero-mean spherical
 harmonics; the intercept of the least-squares fit is the estimate:
 
@@ -34,21 +34,20 @@ import numpy as np
 
 from . import directions as _dirs
 from ._validation import InputError
-from .estimators import Estimator, Moments, register
+from ._xp import namespace
+from .estimators import UNIFORM_POOL, Estimator, register
 
 __all__ = [
+    "AUTO_MAX_DEGREE",
     "SHCV_DEGREES",
+    "auto_degree",
     "harmonics",
     "min_directions",
     "n_harmonics",
-    "shcv_batch",
     "shcv_combine",
     "shcv_estimator_combine",
     "sphere_moment",
 ]
-
-#: Memory one batch of :func:`shcv_batch` may use (bytes).
-_BATCH_BYTES = 48 * 2**20
 
 #: Degrees registered as estimators (``shcv-2``, ``shcv-4``, ``shcv-6``).
 SHCV_DEGREES = (2, 4, 6)
@@ -111,63 +110,72 @@ def min_directions(d: int, degree: int) -> int:
     return n_harmonics(d, degree) + 2
 
 
-def harmonics(theta: np.ndarray, degree: int) -> np.ndarray:
+def harmonics(theta, degree: int):
     """Orthonormal zero-mean even spherical harmonics of degree ``2..degree`` at ``theta``.
 
     Parameters
     ----------
-    theta : (L, d) float
+    theta : (..., L, d) float array or tensor
         Unit directions.
     degree : int
         Highest even degree.
 
     Returns
     -------
-    (L, K) float, ``K = n_harmonics(d, degree)``; under the uniform measure each column has
+    (..., L, K) float, ``K = n_harmonics(d, degree)``; under the uniform measure each column has
     mean 0, variance 1, and the columns are uncorrelated.
     """
     degree = _check_degree(degree)
-    theta = np.asarray(theta, dtype=float)
-    expo, means, whiten = _basis(theta.shape[1], degree)
-    if expo.shape[0] == 0:
-        return np.zeros((theta.shape[0], 0))
+    ns = namespace(theta)
+    theta = ns.asarray(theta)
+    expo, means, whiten = _basis(theta.shape[-1], degree)
+    K = expo.shape[0]
+    if K == 0:
+        return ns.zeros((*theta.shape[:-1], 0), like=theta)
     # theta^alpha for every exponent: powers of each coordinate, multiplied across coordinates
-    powers = np.empty((theta.shape[0], theta.shape[1], degree + 1))  # (L, d, degree + 1)
-    powers[..., 0] = 1.0
-    for k in range(1, degree + 1):
-        np.multiply(powers[..., k - 1], theta, out=powers[..., k])
-    mono = np.ones((theta.shape[0], expo.shape[0]))
-    for i in range(theta.shape[1]):
-        mono *= powers[:, i, expo[:, i]]
-    return (mono - means) @ whiten
+    powers = [ns.ones(theta.shape, like=theta), theta]
+    for _ in range(2, degree + 1):
+        powers.append(powers[-1] * theta)
+    powers = ns.stack(powers, -1)  # (..., L, d, degree + 1)
+    mono = powers[..., 0, :][..., expo[:, 0]]
+    for i in range(1, theta.shape[-1]):
+        mono = mono * powers[..., i, :][..., expo[:, i]]
+    return (mono - ns.asarray(means, like=theta)) @ ns.asarray(whiten, like=theta)
 
 
-def _degenerate(L: int, K: int, degree: int, rank) -> InputError:
-    got = "" if rank is None else f" (rank {rank})"
+def _degenerate(L: int, K: int, degree: int) -> InputError:
     return InputError(
-        f"these {L} directions do not determine the {K} harmonics of degree <= {degree} and the intercept{got}: "
+        f"these {L} directions do not determine the {K} harmonics of degree <= {degree} and the intercept: "
         f"a symmetric set (e.g. a spiral with L close to {K + 1}) can be degenerate; use more directions"
     )
 
 
-def shcv_combine(w: np.ndarray, theta: np.ndarray, degree: int) -> tuple[float, float]:
-    """SHCV estimate: intercept of the least-squares fit of ``w`` on the harmonics.
+def shcv_combine(w, theta, degree: int):
+    """SHCV estimate: intercept of the least-squares fit of ``w`` on the harmonics, batched.
+
+    .. math::
+        \\hat\\beta = (X^\\top X)^{-1} X^\\top W, \\qquad X = [\\mathbf 1, \\varphi_1(\\theta_l), \\dots,
+        \\varphi_K(\\theta_l)], \\qquad \\widehat{SW}_p^p = \\hat\\beta_0
+
+    (Leluc et al., ICML 2024, eq. 8). Written once for numpy and torch: on tensors autograd
+    differentiates the intercept through the regression.
 
     Parameters
     ----------
-    w : (L,) float
+    w : (..., L) float
         Per-slice ``W_p^p``.
-    theta : (L, d) float
+    theta : (..., L, d) float
         The directions, uniform on the sphere (or a randomised QMC set).
     degree : int
         Highest even degree of the harmonics.
 
     Returns
     -------
-    (value, stderr): the intercept and its ordinary least-squares standard error.
+    (value, stderr), (...,) each: the intercept and its ordinary least-squares standard error.
     """
     degree = _check_degree(degree)
-    L, d = theta.shape
+    ns = namespace(w, theta)
+    L, d = theta.shape[-2], theta.shape[-1]
     K = n_harmonics(d, degree)
     need = K + 2
     if L < need:
@@ -175,62 +183,54 @@ def shcv_combine(w: np.ndarray, theta: np.ndarray, degree: int) -> tuple[float, 
             f"SHCV of degree <= {degree} in d = {d} regresses on {K} spherical harmonics; it needs "
             f"L >= {need} directions (more than harmonics + intercept); got L = {L}"
         )
-    X = np.empty((L, K + 1))
-    X[:, 0] = 1.0
-    X[:, 1:] = harmonics(theta, degree)
-    coef, _, rank, _ = np.linalg.lstsq(X, w, rcond=None)
-    if rank < K + 1:
-        raise _degenerate(L, K, degree, rank)
-    resid = w - X @ coef
-    dof = L - rank
-    sigma2 = float(resid @ resid) / dof if dof > 0 else math.nan
-    # variance of the intercept: sigma^2 [(X'X)^-1]_00, via the pseudo-inverse for safety
-    xtx_inv00 = float(np.linalg.pinv(X.T @ X)[0, 0])
-    return float(coef[0]), math.sqrt(max(sigma2 * xtx_inv00, 0.0))
+    H = harmonics(theta, degree)  # (..., L, K)
+    X = ns.concat([ns.ones((*H.shape[:-1], 1), like=H), H], -1)  # (..., L, K + 1)
+    Xt = ns.swap_last(X)
+    gram = Xt @ X  # (..., K + 1, K + 1), close to L I for orthonormal harmonics and large L
+    eig = np.atleast_2d(np.linalg.eigvalsh(np.asarray(ns.to_numpy(gram))))
+    if np.any(eig[:, 0] <= 1e-12 * eig[:, -1]):
+        raise _degenerate(L, K, degree)
+    coef = ns.solve(gram, Xt @ w[..., None])  # (..., K + 1, 1)
+    resid = w - (X @ coef)[..., 0]
+    sigma2 = ns.sum(resid * resid, -1) / (L - K - 1)
+    inv00 = ns.inv(gram)[..., 0, 0]
+    return coef[..., 0, 0], ns.sqrt(ns.maximum(sigma2 * inv00, 0.0 * sigma2))
 
 
-def shcv_batch(w: np.ndarray, theta: np.ndarray, degree: int) -> np.ndarray:
-    """SHCV estimates for a batch of independent draws at once (no standard errors).
-
-    w : (R, L) float per-slice values; theta : (R, L, d) float directions. Returns (R,) float,
-    the same intercepts as :func:`shcv_combine` row by row, from the normal equations (well
-    conditioned here: the harmonics are orthonormal, so ``X'X / L`` is close to the identity).
-    """
+def shcv_estimator_combine(degree: int):
+    """A registry ``combine(w, theta, moments, options)`` for SHCV of ``degree``."""
     degree = _check_degree(degree)
-    R, L, d = theta.shape
-    K = n_harmonics(d, degree)
-    if L < K + 2:
-        shcv_combine(w[0], theta[0], degree)  # raises the clear message
-    out = np.empty(R)
-    step = max(1, _BATCH_BYTES // (8 * L * (K + 1) * 3))  # design matrices and temporaries of one batch
-    for s in range(0, R, step):
-        th, ww = theta[s:s + step], w[s:s + step]
-        r = th.shape[0]
-        X = np.empty((r, L, K + 1))
-        X[..., 0] = 1.0
-        X[..., 1:] = harmonics(th.reshape(-1, d), degree).reshape(r, L, K)
-        Xt = X.transpose(0, 2, 1)  # (r, K+1, L)
-        gram = Xt @ X
-        eig = np.linalg.eigvalsh(gram)  # ascending, (r, K+1)
-        if np.any(eig[:, 0] <= 1e-12 * eig[:, -1]):
-            raise _degenerate(L, K, degree, None)
-        out[s:s + r] = np.linalg.solve(gram, (Xt @ ww[..., None]))[..., 0][:, 0]
-    return out
 
+    def combine(w, theta, moments=None, options=None):
+        return shcv_combine(w, theta, degree)
 
-def shcv_estimator_combine(degree: int, stderr: bool = True):
-    """A registry ``combine(per_slice, directions, moments)`` for SHCV of ``degree``.
-
-    ``stderr=False`` reports NaN (for randomised QMC directions, which are not i.i.d.).
-    """
-
-    def combine(w: np.ndarray, theta: np.ndarray, moments: Moments) -> tuple[float, float]:
-        value, se = shcv_combine(w, theta, degree)
-        return value, se if stderr else math.nan
-
-    combine.__name__ = f"shcv{degree}_combine"
-    combine.batch = lambda w, theta, moments: shcv_batch(w, theta, degree)
     return combine
+
+
+#: Highest degree :func:`auto_degree` picks (91 functions in 3D, with the constant).
+AUTO_MAX_DEGREE = 12
+#: ``shcv-auto`` keeps the basis (harmonics and intercept) at most ``L / AUTO_RATIO``.
+AUTO_RATIO = 4
+
+
+def auto_degree(L: int, d: int) -> int:
+    """The degree ``shcv-auto`` uses with ``L`` directions in dimension ``d``.
+
+    The largest even degree (at most :data:`AUTO_MAX_DEGREE`) whose basis, harmonics and
+    intercept, has at most ``L / 4`` functions; degree 2 when even that is too many and ``L``
+    still exceeds its basis. Leluc et al. (ICML 2024, Section 4) let the degree grow with the
+    number of directions: the intercept's variance blows up as the basis size approaches ``L``
+    and falls steeply once ``L`` is a few times the basis size.
+    """
+    best = 2
+    for deg in range(4, AUTO_MAX_DEGREE + 1, 2):
+        if AUTO_RATIO * (n_harmonics(d, deg) + 1) <= L:
+            best = deg
+    return best
+
+
+def _auto_combine(w, theta, moments=None, options=None):
+    return shcv_combine(w, theta, auto_degree(theta.shape[-2], theta.shape[-1]))
 
 
 for _deg in SHCV_DEGREES:
@@ -238,5 +238,13 @@ for _deg in SHCV_DEGREES:
         f"shcv-{_deg}",
         f"Spherical-harmonics control variates (Leluc et al. 2024): even degrees 2..{_deg}, "
         f"least-squares intercept; uniform directions",
-        _dirs.uniform, shcv_estimator_combine(_deg), label=f"SHCV deg ≤ {_deg}", family="control variates",
-        extra={"degree": _deg}))
+        _dirs.uniform, shcv_estimator_combine(_deg), pool=UNIFORM_POOL,
+        min_projections=lambda d, deg=_deg: min_directions(d, deg), degree=_deg,
+        label=f"SHCV deg ≤ {_deg}", family="control variates"))
+
+register(Estimator(
+    "shcv-auto",
+    "Spherical-harmonics control variates whose degree grows with L (basis at most L/4, degree <= 12); "
+    "uniform directions",
+    _dirs.uniform, _auto_combine, pool=UNIFORM_POOL, min_projections=lambda d: min_directions(d, 2),
+    label="SHCV adaptive degree", family="control variates"))

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ._validation import InputError, check_count, check_p, check_pair
 from .distances import _couplings
-from .estimators import Estimator, Moments, get_estimator
+from .estimators import DEFAULT_OPTIONS, Estimator, Moments, get_estimator
 from .reference import Reference, reference_sw
 from .slices import sliced_wpp
 
@@ -52,8 +52,8 @@ DEFAULT_ESTIMATORS = ("mc", "lcv", "ucv", "shcv-4", "rqmc-spiral", "rqmc-equal-a
 DEFAULT_L_GRID = (16, 32, 64, 128, 256, 512, 1024)
 
 #: Columns of the study table, in order.
-COLUMNS = ["estimator", "label", "L", "mean", "std", "rmse", "bias", "seconds", "abs_err_q10", "abs_err_q90",
-           "n_repeats", "random", "reference", "note"]
+COLUMNS = ["estimator", "label", "L", "mean", "std", "rmse", "bias", "seconds", "seconds_median", "abs_err_q10",
+           "abs_err_q90", "n_repeats", "random", "reference", "note"]
 
 #: Most directions a study may hold at once (repeats x largest L): about 0.5 GB in 3D.
 MAX_POOL = 20_000_000
@@ -66,6 +66,7 @@ class _Group:
     """Estimators sharing one way of drawing directions (hence one pool of slices)."""
 
     sampler: Callable
+    pool: str
     nested: bool
     random: bool
     members: list = field(default_factory=list)
@@ -89,11 +90,38 @@ def _slices(x, y, theta, a, b, p) -> np.ndarray:
     return sliced_wpp(x, y, theta, a, b, p, chunk_bytes=rows * 8 * (x.shape[0] + y.shape[0]))
 
 
-def _repeat_rngs(sampler, seed: int, reps: int) -> list[np.random.Generator]:
-    """One generator per repeat, from the seed and the sampler's name (not from the other estimators)."""
-    name = f"{getattr(sampler, '__module__', '')}.{getattr(sampler, '__qualname__', repr(sampler))}"
-    salt = zlib.crc32(name.encode())
+def _repeat_rngs(pool: str, seed: int, reps: int) -> list[np.random.Generator]:
+    """One generator per repeat, from the seed and the pool's declared name (not from the other estimators)."""
+    salt = zlib.crc32(pool.encode())
     return [np.random.default_rng(np.random.SeedSequence([seed, salt, r])) for r in range(reps)]
+
+
+#: Single estimates timed per estimator and L for the robust time ``seconds_median``.
+TIMED_REPEATS = 5
+#: Most per-slice values one combine call of a study takes at once (repeats x L).
+_COMBINE_VALUES = 2**16
+
+
+def _combine_all(est: Estimator, values: np.ndarray, theta: np.ndarray, moments) -> np.ndarray:
+    """``est.combine`` over the repeats (rows), in batches that keep memory bounded: (R,) estimates."""
+    R, L = values.shape
+    step = max(1, _COMBINE_VALUES // L)
+    out = [np.atleast_1d(np.asarray(est.combine(values[s:s + step], theta[s:s + step], moments, DEFAULT_OPTIONS)[0],
+                                    dtype=float)) for s in range(0, R, step)]
+    return np.concatenate(out)
+
+
+def _median_seconds(est: Estimator, x, y, a, b, p, L: int, seed: int, moments) -> float:
+    """Median wall time of :data:`TIMED_REPEATS` single estimates: draw, slice, combine."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(est.pool.encode()), L, 7]))
+    times = []
+    for _ in range(TIMED_REPEATS if est.random else 1):
+        t0 = time.perf_counter()
+        theta = np.asarray(est.directions(L, x.shape[1], rng))
+        w = _slices(x, y, theta, a, b, p)
+        est.combine(w, theta, moments, DEFAULT_OPTIONS)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def _resolve_reference(reference, x, y, a, b, p) -> tuple[float, str]:
@@ -139,7 +167,7 @@ def _row(est: Estimator, L: int, estimates: np.ndarray | None, ref: float, secon
     row = {"estimator": est.name, "label": est.title, "L": int(L), "random": bool(est.random), "reference": ref,
            "note": note}
     if estimates is None or estimates.size == 0:
-        row.update(mean=math.nan, std=math.nan, rmse=math.nan, bias=math.nan, seconds=math.nan,
+        row.update(mean=math.nan, std=math.nan, rmse=math.nan, bias=math.nan, seconds=math.nan, seconds_median=math.nan,
                    abs_err_q10=math.nan, abs_err_q90=math.nan, n_repeats=0)
         return row
     err = estimates - ref
@@ -174,6 +202,7 @@ def variance_study(
     seed: int = 0,
     reference=None,
     progress: Progress | None = None,
+    timing: bool = True,
 ) -> pd.DataFrame:
     """Error, spread and cost of several estimators of ``SW_p^p`` over a grid of ``L``.
 
@@ -204,6 +233,9 @@ def variance_study(
     progress : callable ``(fraction, frame) -> None``, optional
         Called after the reference and after each ``L`` with the fraction of the work done
         and the rows finished so far.
+    timing : bool
+        Also time :data:`TIMED_REPEATS` single estimates per estimator and ``L`` for the
+        robust ``seconds_median`` column (False: NaN there, and a little faster).
 
     Returns
     -------
@@ -211,7 +243,9 @@ def variance_study(
     ``mean``, ``std`` (over repeats; 0 for deterministic sets), ``rmse`` and ``bias`` (against
     the reference), ``seconds`` (mean wall time of one estimate: drawing and slicing its ``L``
     directions, a shared pool charged in full to each estimator using it, plus its own
-    combination step), ``abs_err_q10`` / ``abs_err_q90`` (quantiles of ``|estimate - reference|``
+    combination step), ``seconds_median`` (the median wall time of a few single estimates,
+    each drawing, slicing and combining on its own: robust to timing noise, the time to plot
+    errors against), ``abs_err_q10`` / ``abs_err_q90`` (quantiles of ``|estimate - reference|``
     over repeats), ``n_repeats``, ``random``, ``reference`` and ``note`` (why a row is empty,
     e.g. ``L`` too small for an SHCV degree). ``frame.attrs`` holds the reference and its method.
 
@@ -239,10 +273,10 @@ def variance_study(
     # group estimators by how they draw directions: one pool of slices per group
     groups: dict[tuple, _Group] = {}
     for est in ests:
-        key = (est.directions, est.nested, est.random)
-        groups.setdefault(key, _Group(est.directions, est.nested, est.random)).members.append(est)
+        key = (est.pool, est.nested, est.random)
+        groups.setdefault(key, _Group(est.directions, est.pool, est.nested, est.random)).members.append(est)
     for g in groups.values():
-        g.rngs = _repeat_rngs(g.sampler, int(seed), R if g.random else 1)
+        g.rngs = _repeat_rngs(g.pool, int(seed), R if g.random else 1)
 
     # cost model for the progress fraction, in slices
     n_ref = 0 if reference is not None else (30_000 if d in (2, 3) else 200_000)
@@ -295,16 +329,16 @@ def variance_study(
             for est in g.members:
                 t0 = time.perf_counter()
                 try:
-                    batch = getattr(est.combine, "batch", None)  # optional vectorised form over repeats
-                    if batch is not None:
-                        estimates = np.asarray(batch(values, theta, moments), dtype=float)
-                    else:
-                        estimates = np.array([est.combine(values[r], theta[r], moments)[0] for r in range(reps)])
+                    est.check(L, d)
+                    estimates = _combine_all(est, values, theta, moments)
                 except InputError as exc:
                     level_rows[est.name] = _row(est, L, None, ref, math.nan, str(exc))
                     continue
                 seconds = base_seconds + (time.perf_counter() - t0) / reps
-                level_rows[est.name] = _row(est, L, estimates, ref, seconds)
+                row = _row(est, L, estimates, ref, seconds)
+                row["seconds_median"] = (_median_seconds(est, x, y, a, b, p, L, int(seed), moments) if timing
+                                         else math.nan)
+                level_rows[est.name] = row
         rows.extend(level_rows[est.name] for est in ests)
         report()
 

@@ -56,7 +56,7 @@ def test_gaussian_samples_approach_the_closed_form():
     for n in (500, 20_000):
         x = rng.multivariate_normal(m1, s1, size=n)
         y = rng.multivariate_normal(m2, s2, size=n)
-        errors.append(abs(swviz.reference_sw(x, y, n_directions=4000).value - exact) / exact)
+        errors.append(abs(swviz.reference_sw(x, y, n_projections=4000).value - exact) / exact)
     assert errors[1] < 0.03
     assert errors[1] < errors[0]
 

@@ -79,7 +79,7 @@ def test_randomised_spiral_with_shcv_is_exact_on_a_translate_too():
 
 def test_too_few_directions_is_a_clear_error():
     x = np.random.default_rng(0).normal(size=(30, 3))
-    with pytest.raises(swviz.InputError, match=r"14 spherical harmonics.*L >= 16.*got L = 10"):
+    with pytest.raises(swviz.InputError, match=r"shcv-4.*n_projections >= 16 in dimension 3; got 10"):
         swviz.sliced_wasserstein(x, x + 1, estimator="shcv-4", n_projections=10, seed=0)
     assert shcv.min_directions(3, 4) == 16 and shcv.min_directions(2, 4) == 6
     r = swviz.sliced_wasserstein(x[:, :2], x[:, :2] + 1, estimator="shcv-4", n_projections=6, seed=0)
@@ -92,7 +92,7 @@ def test_batched_fit_equals_the_row_by_row_fit():
     rng = np.random.default_rng(5)
     th = uniform(6 * 50, 3, rng).reshape(6, 50, 3)
     w = rng.random((6, 50)) + th[..., 0] ** 2
-    batch = shcv.shcv_batch(w, th, 4)
+    batch = shcv.shcv_combine(w, th, 4)[0]  # one call on the (6, 50) batch
     rows = [shcv.shcv_combine(w[r], th[r], 4)[0] for r in range(6)]
     np.testing.assert_allclose(batch, rows, rtol=1e-10)
 

@@ -44,7 +44,7 @@ def reference():
         if (name, p) not in cache:
             x, y, a, b = PAIRS[name]
             N = 4096 * 8 if x.shape[1] == 2 else 100_000
-            cache[name, p] = swviz.reference_sw(x, y, a, b, p=p, n_directions=N)
+            cache[name, p] = swviz.reference_sw(x, y, a, b, p=p, n_projections=N)
         return cache[name, p]
 
     return get
@@ -131,7 +131,7 @@ def test_the_table_has_its_columns_and_one_row_per_estimator_and_L():
         assert row["mean"] == pytest.approx(value, rel=1e-12)
     # SHCV of degree 4 needs 16 directions: the L = 10 row is empty and says why
     skipped = df[(df["estimator"] == "shcv-4") & (df["L"] == 10)].iloc[0]
-    assert np.isnan(skipped["mean"]) and "L >= 16" in skipped["note"]
+    assert np.isnan(skipped["mean"]) and "n_projections >= 16" in skipped["note"]
     assert (df[df["L"] > 10]["note"] == "").all()
     assert (df.loc[df["n_repeats"] > 0, "seconds"] > 0).all()
     assert df.attrs["reference"] == 0.1
@@ -143,7 +143,7 @@ def test_the_study_reproduces_a_naive_loop_with_its_seeds():
     df = swviz.variance_study(x, y, estimators=["mc", "ucv", "rqmc-spiral"], L_grid=[8, L], n_repeats=R, seed=7,
                               reference=0.0).set_index(["estimator", "L"])
     for name in ("mc", "ucv", "rqmc-spiral"):
-        rngs = _repeat_rngs(swviz.get_estimator(name).directions, 7, R)
+        rngs = _repeat_rngs(swviz.get_estimator(name).pool, 7, R)
         if name == "rqmc-spiral":  # non-nested: each L draws afresh, so L = 8 came first
             for rng in rngs:
                 swviz.get_estimator(name).directions(8, 3, rng)
