@@ -19,11 +19,15 @@ A point cloud has no surface: ``"surface"`` and ``"vertices"`` use its points as
 and ``"varifold"`` needs a mesh. Normalisation (:data:`NORMALISATIONS`) moves the shape
 before it is measured: centre it at the centroid of its uniform measure (area-weighted for
 meshes), then optionally scale it to a unit bounding-box diagonal or a unit RMS radius.
+``"align"`` is a normalisation of the pair: both shapes are centred, then the target is
+moved rigidly onto the source by :func:`swviz.align.align_rigid` (principal-axis candidates
+refined by minimising SW over rotations); :func:`make_pair` applies it and the target
+measure carries the result in :attr:`Measure.alignment`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,6 +37,7 @@ from .shape import Shape, face_areas
 __all__ = [
     "MODES",
     "NORMALISATIONS",
+    "PAIR_NORMALISATIONS",
     "Measure",
     "Normalisation",
     "make_pair",
@@ -57,7 +62,10 @@ NORMALISATIONS = {
     "centre": "centred",
     "unit-bbox": "centred, unit bounding-box diagonal",
     "unit-rms": "centred, unit RMS radius",
+    "align": "centred, target rotated onto the source (least SW)",
 }
+#: Normalisations that act on the pair, so only :func:`make_pair` can apply them.
+PAIR_NORMALISATIONS = ("align",)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,9 @@ class Measure:
         The normalised shape the measure was built from.
     face_index : (n,) int or None
         The face each atom lies on (surface samples and varifold atoms).
+    alignment : swviz.align.AlignResult or None
+        On the target of a pair normalised with ``"align"``: the rotation and translation
+        that moved it onto the source, and ``SW_2^2`` before and after.
     """
 
     points: np.ndarray
@@ -86,6 +97,7 @@ class Measure:
     mode: str = "raw points"
     shape: Shape | None = field(default=None, repr=False, compare=False)
     face_index: np.ndarray | None = field(default=None, repr=False, compare=False)
+    alignment: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -139,9 +151,13 @@ def normalise(shape: Shape, how: str = "none") -> tuple[Shape, Normalisation]:
     """Move (and scale) ``shape`` as :data:`NORMALISATIONS` says; vertex order is kept.
 
     Returns the new shape and the :class:`Normalisation` applied, ``x' = (x - centre) / scale``.
+    ``"align"`` acts on a pair (see :func:`make_pair`) and is refused here.
     """
     if how not in NORMALISATIONS:
         raise InputError(f"unknown normalisation {how!r}; choose one of: {', '.join(NORMALISATIONS)}")
+    if how in PAIR_NORMALISATIONS:
+        raise InputError(f"the normalisation {how!r} moves the target onto the source, so it needs the pair: "
+                         "use make_pair(source, target, ..., normalise_how=...)")
     d = shape.dim
     if how == "none":
         return shape, Normalisation(how, np.zeros(d), 1.0)
@@ -268,7 +284,11 @@ def make_pair(
     """The source and target measures of a pair, checked to live in the same dimension.
 
     The target's surface samples use ``seed + 1`` so that a shape paired with itself is
-    not sampled at the very same points.
+    not sampled at the very same points. With ``normalise_how="align"`` the target is moved
+    rigidly onto the source (:func:`swviz.align.align_rigid` on the two measures as given,
+    seeded with ``seed``), then both are shifted so that the source is centred; the returned
+    target's ``alignment`` holds the motion (in the shapes' own coordinates) and ``SW_2^2`` as
+    given, after centring, and after the rotation (the SW of the returned pair).
     """
     seed = int(seed)
     if source.dim != target.dim:
@@ -279,5 +299,20 @@ def make_pair(
     if mode == "varifold":
         for s in (source, target):
             _check_mesh(s, "the oriented varifold")
-    return (to_measure(source, mode, n, seed, normalise_how, normal_weight),
-            to_measure(target, mode, n, seed + 1, normalise_how, normal_weight))
+    if normalise_how != "align":
+        return (to_measure(source, mode, n, seed, normalise_how, normal_weight),
+                to_measure(target, mode, n, seed + 1, normalise_how, normal_weight))
+    from ..align import align_rigid
+
+    src = to_measure(source, mode, n, seed, "none", normal_weight)
+    tgt = to_measure(target, mode, n, seed + 1, "none", normal_weight)
+    result = align_rigid(src.points, tgt.points, src.weights, tgt.weights, seed=seed)
+    # Then shift both by the source's centroid: a common translation changes no distance, so
+    # the returned pair has exactly the SW of the result. The shapes are moved and measured
+    # again: surface samples, vertex weights and varifold atoms follow rigid motions exactly
+    # (the same seed draws the same faces and barycentric coordinates), and the mesh moves too.
+    src_shape, how = normalise(source, "centre")
+    src = to_measure(src_shape, mode, n, seed, "none", normal_weight)
+    moved = target.with_vertices(result.apply(target.vertices) - how.centre, key=f"{target.key}|align:{seed}")
+    aligned = to_measure(moved, mode, n, seed + 1, "none", normal_weight)
+    return src, replace(aligned, alignment=result)
