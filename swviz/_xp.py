@@ -47,6 +47,11 @@ class _Numpy:
         return v.mean(axis=axis)
 
     @staticmethod
+    def rowdot(u, v):
+        """``sum_k u[..., k] v[..., k]``."""
+        return np.einsum("...k,...k->...", u, v)
+
+    @staticmethod
     def sqrt(v):
         return np.sqrt(v)
 
@@ -207,6 +212,9 @@ class _Torch:
 
     def mean(self, v, axis):
         return v.mean(dim=axis)
+
+    def rowdot(self, u, v):
+        return (u * v).sum(dim=-1)
 
     def sqrt(self, v):
         return self.t.sqrt(v)

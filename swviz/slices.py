@@ -147,7 +147,8 @@ def _chunk(ns, xp, yp, a, b, p, cells, want_x, want_y):
     ox = oy = None
     if weighted or want_x:
         ox = ns.argsort(xp)
-        xs = ns.take(xp, ox)
+        # equal sizes work in the particles' order: no sorted copy of x needed
+        xs = ns.take(xp, ox) if (weighted or cells is not None) else None
     else:
         xs = ns.sort(xp)
     if weighted or want_y:
@@ -168,12 +169,23 @@ def _chunk(ns, xp, yp, a, b, p, cells, want_x, want_y):
     else:
         widths = ix = iy = None
     if ix is None:  # equal sizes, uniform: rank-by-rank matching
-        r = xs - ys
-        cost, slope = _cost_and_slope(r, p, ns)
-        values = ns.mean(cost, -1)
-        if want_x or want_y:
+        if want_x:  # in the particles' order: the sorted y value facing each particle
+            r = xp - ns.unsort(ys, ox)
+        else:
+            r = xs - ys
+        if p == 2.0:
+            values = ns.rowdot(r, r) / n
+            slope = r * (2.0 / n) if (want_x or want_y) else None
+        else:
+            cost, slope = _cost_and_slope(r, p, ns)
+            values = ns.mean(cost, -1)
             slope = slope / n
-            sx, sy = slope, slope
+        gx = slope if want_x else None
+        if want_y:
+            gy = -ns.unsort(ns.take(slope, ox) if want_x else slope, oy)
+        else:
+            gy = None
+        return values, gx, gy
     else:
         r = ns.take(xs, ix) - ns.take(ys, iy)  # (l, K)
         cost, slope = _cost_and_slope(r, p, ns)
