@@ -56,4 +56,4 @@ def test_measure_preview_colours_by_weight():
     assert len(fig.data[1].x) == 3 * src.n  # one segment (and a gap) per atom
     flat = measure_figure(to_measure(library_shape("annulus", 300), "points"))
     assert isinstance(flat.data[0], go.Scattergl)
-    assert "uniform weights" in flat.layout.title.text and not flat.data[0].marker.showscale
+    assert "equal weights" in flat.layout.title.text and not flat.data[0].marker.showscale

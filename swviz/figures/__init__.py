@@ -9,10 +9,56 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["clouds_figure", "SOURCE_COLOR", "TARGET_COLOR", "equal_axes_3d", "slices_figure"]
+__all__ = ["clouds_figure", "SOURCE_COLOR", "TARGET_COLOR", "decade_ticks", "equal_axes_3d", "log_axis",
+           "slices_figure"]
 
 SOURCE_COLOR = "#1f77b4"
 TARGET_COLOR = "#d62728"
+
+
+def _power_label(k: int) -> str:
+    if -2 <= k <= 3:
+        return f"{float(f'1e{k}'):g}"
+    return f"10<sup>{k}</sup>".replace("-", "−")
+
+
+def decade_ticks(values) -> tuple[list[float], list[str]]:
+    """Tick positions and labels for a log axis over ``values``: the powers of ten they span.
+
+    Labels read as decades (``0.01, 0.1, 1, 10, 100, 1000, 10^4``...), at most about eight,
+    so no label sits on another. Where fewer than two powers of ten fall inside the data,
+    2 and 5 times each power are added, labelled in full. Data spanning less than a factor of 10 get no
+    explicit ticks (empty lists: plotly's own ticks read well there), nor do values with
+    nothing positive and finite.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0 or v.max() < 10 * v.min():
+        return [], []
+    lo, hi = int(np.floor(np.log10(v.min()))), int(np.ceil(np.log10(v.max())))
+    powers = np.arange(lo, hi + 1)
+    inside = [k for k in powers if v.min() <= float(f"1e{k}") <= v.max()]
+    if len(inside) >= 2:
+        step = int(np.ceil(len(powers) / 8))
+        keep = powers[::step]
+        return [float(f"1e{k}") for k in keep], [_power_label(int(k)) for k in keep]
+    vals, text = [], []
+    for k in powers:
+        for mult in (1, 2, 5):
+            t = float(f"{mult}e{k}")
+            vals.append(t)
+            text.append(_power_label(int(k)) if mult == 1 else f"{t:g}")
+    return vals, text
+
+
+def log_axis(values, **extra) -> dict:
+    """A log axis labelled by :func:`decade_ticks` of ``values`` (a dict for ``update_xaxes``/``update_yaxes``)."""
+    vals, text = decade_ticks(values)
+    axis = dict(type="log", minor=dict(showgrid=True))
+    if vals:
+        axis.update(tickmode="array", tickvals=vals, ticktext=text)
+    axis.update(extra)
+    return axis
 
 
 def equal_axes_3d(fig: go.Figure, points: list[np.ndarray], pad: float = 0.05) -> go.Figure:

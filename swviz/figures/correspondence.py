@@ -1,6 +1,8 @@
 """Figures of correspondences: lines between two shapes side by side, colour transfer, PCK curves.
 
-Points are ``(n, d)`` float with ``d`` in {2, 3}; a map is ``target_index : (n,) int``.
+Points are ``(n, d)`` float with ``d`` in {2, 3}; a map is ``target_index : (n,) int``. Colour
+transfer can be drawn on the meshes themselves (vertex colours on ``Mesh3d``): each mesh
+vertex takes the colour of its nearest matched atom.
 """
 
 from __future__ import annotations
@@ -12,20 +14,26 @@ from plotly.subplots import make_subplots
 from . import SOURCE_COLOR, TARGET_COLOR
 from .variance import estimator_colors
 
-__all__ = ["colour_transfer_figure", "lines_figure", "offset_target", "pck_figure", "position_colors",
-           "transferred_colors"]
+__all__ = ["colour_transfer_figure", "lines_figure", "mesh_vertex_colors", "offset_target", "pck_figure",
+           "position_colors", "transferred_colors"]
 
 UNMATCHED = np.array([0.8, 0.8, 0.8])  # target atoms that no source atom reaches
 
 
-def position_colors(x: np.ndarray) -> np.ndarray:
+def position_colors(x: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """A smooth colour per point: coordinates rescaled to [0, 1] per axis -> RGB. ``(n, d) -> (n, 3)`` in [0, 1].
 
-    Axes beyond the third are ignored; a 2D cloud gets a constant blue channel.
+    Axes beyond the third are ignored; a 2D cloud gets a constant blue channel. ``bounds``
+    (lower corner, upper corner) fixes the rescaling, e.g. to a mesh's box so its vertices and
+    atoms sampled on it share colours; by default the box of ``x``.
     """
     x = np.asarray(x, dtype=np.float64)[:, :3]
-    lo, span = x.min(0), np.ptp(x, axis=0)
-    rgb = (x - lo) / np.where(span > 0, span, 1.0)
+    if bounds is None:
+        lo, span = x.min(0), np.ptp(x, axis=0)
+    else:
+        lo = np.asarray(bounds[0], dtype=np.float64)[: x.shape[1]]
+        span = np.asarray(bounds[1], dtype=np.float64)[: x.shape[1]] - lo
+    rgb = np.clip((x - lo) / np.where(span > 0, span, 1.0), 0.0, 1.0)
     if rgb.shape[1] < 3:
         rgb = np.column_stack([rgb, np.full((len(rgb), 3 - rgb.shape[1]), 0.6)])
     return 0.1 + 0.8 * rgb  # keep away from black and white
@@ -100,24 +108,64 @@ def lines_figure(x: np.ndarray, y: np.ndarray, target_index: np.ndarray, *, n_li
     return fig
 
 
+def mesh_vertex_colors(vertices: np.ndarray, atoms: np.ndarray, atom_rgb: np.ndarray) -> np.ndarray:
+    """Each mesh vertex in the colour of its nearest atom: ``(v, 3)`` float in [0, 1].
+
+    vertices : (v, 3) float; atoms : (k, 3) float on (or near) the mesh; atom_rgb : (k, 3).
+    """
+    from scipy.spatial import cKDTree
+
+    _, nearest = cKDTree(np.asarray(atoms, dtype=np.float64)[:, :3]).query(np.asarray(vertices, dtype=np.float64))
+    return np.asarray(atom_rgb)[nearest]
+
+
+def _mesh_trace(shape, rgb, scene, max_faces):
+    from .shapes import LIGHT_POSITION, LIGHTING, cluster_mean, simplify_with_clusters
+
+    v, f, cluster = simplify_with_clusters(shape.vertices, shape.faces, max_faces)
+    rgb = cluster_mean(rgb, cluster)
+    v32 = v.astype(np.float32)
+    return go.Mesh3d(x=v32[:, 0], y=v32[:, 1], z=v32[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2], vertexcolor=_css(rgb),
+                     name=shape.name, flatshading=False, lighting=LIGHTING, lightposition=LIGHT_POSITION,
+                     hoverinfo="skip", scene=scene)
+
+
 def colour_transfer_figure(x: np.ndarray, y: np.ndarray, target_index: np.ndarray, *, height: int = 440,
                            names: tuple[str, str] = ("source: colour by position", "target: colour received"),
-                           marker_size: float = 3.0) -> go.Figure:
+                           marker_size: float = 3.0, source_shape=None, target_shape=None,
+                           max_faces: int = 60000) -> go.Figure:
     """Source coloured by position (left); each target atom in the colour its source atoms carry (right).
 
     A good map transfers a smooth gradient; a poor one shows speckle. Unreached target atoms are grey.
+
+    source_shape, target_shape : :class:`swviz.shapes.Shape`, optional
+        When both are 3D meshes in the coordinates of ``x`` and ``y``, the colours are drawn
+        on their surfaces (``Mesh3d`` vertex colours): a source vertex is coloured by its
+        position (the same colouring as the atoms), a target vertex takes the colour of its
+        nearest target atom. Otherwise the atoms are drawn as markers.
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    src = position_colors(x)
+    on_mesh = (source_shape is not None and target_shape is not None and source_shape.is_mesh
+               and target_shape.is_mesh and source_shape.dim == 3 and x.shape[1] == 3)
+    bounds = (source_shape.vertices.min(0), source_shape.vertices.max(0)) if on_mesh else None
+    src = position_colors(x, bounds)
     tgt = transferred_colors(src, np.asarray(target_index), len(y))
     three_d = x.shape[1] == 3
     kind = "scene" if three_d else "xy"
     fig = make_subplots(rows=1, cols=2, specs=[[{"type": kind}, {"type": kind}]], subplot_titles=names,
                         horizontal_spacing=0.02)
-    fig.add_trace(_markers(x, "source", _css(src), marker_size, 1.0, False), row=1, col=1)
-    fig.add_trace(_markers(y, "target", _css(tgt), marker_size, 1.0, False), row=1, col=2)
+    if on_mesh:
+        fig.add_trace(_mesh_trace(source_shape, position_colors(source_shape.vertices, bounds), "scene", max_faces),
+                      row=1, col=1)
+        fig.add_trace(_mesh_trace(target_shape, mesh_vertex_colors(target_shape.vertices, y, tgt), "scene2",
+                                  max_faces), row=1, col=2)
+    else:
+        fig.add_trace(_markers(x, "source", _css(src), marker_size, 1.0, False), row=1, col=1)
+        fig.add_trace(_markers(y, "target", _css(tgt), marker_size, 1.0, False), row=1, col=2)
     if three_d:
         for scene, pts in (("scene", x), ("scene2", y)):
+            if on_mesh:
+                pts = (source_shape if scene == "scene" else target_shape).vertices
             lo, hi = pts.min(0), pts.max(0)
             c, r = (lo + hi) / 2, (hi - lo).max() / 2 * 1.05 + 1e-12
             axis = dict(showbackground=False, showgrid=True, zeroline=False, title=dict(text=""))

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import SOURCE_COLOR, TARGET_COLOR
+from . import SOURCE_COLOR, TARGET_COLOR, log_axis
 
 __all__ = ["MAX_FRAMES", "FLOW_COLORS", "flow_animation", "frame_indices", "w2_figure"]
 
@@ -182,24 +182,35 @@ def flow_animation(
 
 def w2_figure(curves: list[tuple[str, np.ndarray, np.ndarray]], method: str = "", height: int = 380,
               colors: tuple[str, ...] = FLOW_COLORS) -> go.Figure:
-    """``W_2^2`` to the target against the step, one line per flow, log scale.
+    """``W_2^2`` to the target against the step, one line per flow, on a log axis labelled by decades.
 
     curves : list of (label, steps (K,) int, w2 (K,) float)
     method : str
         How ``W_2^2`` was computed, shown under the title.
+
+    Each flow has its own dash and marker, so flows whose curves coincide (LCV and MC on a
+    centred pair) stay visible, and the subtitle names them.
     """
+    from .variance import estimator_styles
+
+    styles = estimator_styles([label for label, _, _ in curves])
     fig = go.Figure()
-    floor = None
+    values = []
     for p, (label, steps, w2) in enumerate(curves):
         w2 = np.asarray(w2, dtype=np.float64)
-        pos = w2[w2 > 0]
-        if pos.size:
-            floor = pos.min() if floor is None else min(floor, pos.min())
+        values.append(w2)
+        color = colors[p % len(colors)]
         fig.add_trace(go.Scatter(x=np.asarray(steps), y=w2, mode="lines+markers", name=label,
-                                 line=dict(color=colors[p % len(colors)], width=2), marker=dict(size=5)))
-    title = "W<sub>2</sub><sup>2</sup> to the target" + (f"<br><sup>{method}</sup>" if method else "")
+                                 line=dict(color=color, width=max(1.2, 3.5 - 0.8 * p), dash=styles[label]["dash"]),
+                                 marker=dict(size=6, symbol=styles[label]["symbol"], line=dict(width=1, color=color))))
+    same = [label for (label, steps, w2), v in zip(curves[1:], values[1:])
+            if len(v) == len(values[0]) and np.allclose(v, values[0], rtol=1e-12, atol=0.0)]
+    sub = method
+    if same:
+        sub = (f"{sub} · " if sub else "") + f"{', '.join(same)} coincide with {curves[0][0]} (drawn on top)"
+    title = "W<sub>2</sub><sup>2</sup> to the target" + (f"<br><sup>{sub}</sup>" if sub else "")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), title=dict(text=title, x=0, y=0.97),
-                      xaxis_title="step", yaxis_title="W<sub>2</sub><sup>2</sup>", yaxis_type="log",
-                      yaxis_tickformat=".2~g", yaxis_dtick="D2",
+                      xaxis_title="step", yaxis_title="W<sub>2</sub><sup>2</sup>",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    fig.update_yaxes(**log_axis(np.concatenate(values) if values else []))
     return fig

@@ -1,4 +1,4 @@
-"""Figures of shapes and measures: shaded meshes, clouds, and measure previews coloured by weight.
+"""Figures of shapes and measures: shaded meshes, clouds, measure previews coloured by weight, discrepancy maps.
 
 Meshes are drawn as ``Mesh3d`` with lighting, clouds as ``Scatter3d`` (``Scattergl`` in 2D),
 always with equal aspect. Every figure sets ``uirevision`` so that a user's camera survives
@@ -16,7 +16,8 @@ from ..shapes.measures import Measure
 from ..shapes.shape import Shape
 from . import SOURCE_COLOR, TARGET_COLOR
 
-__all__ = ["measure_figure", "pair_figure", "shape_traces", "simplify_for_display"]
+__all__ = ["cluster_mean", "discrepancy_figure", "measure_figure", "pair_figure", "shape_traces",
+           "simplify_for_display", "simplify_with_clusters", "weights_caption"]
 
 LIGHTING = dict(ambient=0.35, diffuse=0.85, specular=0.25, roughness=0.55, fresnel=0.15)
 LIGHT_POSITION = dict(x=1000, y=2000, z=3000)
@@ -29,8 +30,19 @@ def simplify_for_display(vertices: np.ndarray, faces: np.ndarray, max_faces: int
     vertices : (v, 3) float; faces : (m, 3) int. Returns ``(vertices, faces)``, unchanged when
     the mesh is small enough. For display only: the clustering does not keep vertex order.
     """
+    v, f, _ = simplify_with_clusters(vertices, faces, max_faces)
+    return v, f
+
+
+def simplify_with_clusters(vertices: np.ndarray, faces: np.ndarray, max_faces: int = 60000):
+    """:func:`simplify_for_display`, and which drawn vertex each original vertex went to.
+
+    Returns ``(vertices (k, 3) float, faces (m', 3) int, cluster (v,) int or None)``; ``cluster``
+    is None when the mesh is drawn as it is. A per-vertex quantity ``q`` is drawn on the coarse
+    mesh as ``np.bincount(cluster, q) / np.bincount(cluster)`` (the mean over each cluster).
+    """
     if len(faces) <= max_faces:
-        return vertices, faces
+        return vertices, faces, None
     lo, hi = vertices.min(0), vertices.max(0)
     size = float((hi - lo).max()) or 1.0
     cells = int(np.sqrt(max_faces / 2.0))  # a surface meets about cells^2 cells
@@ -50,7 +62,18 @@ def simplify_for_display(vertices: np.ndarray, faces: np.ndarray, max_faces: int
     v = np.zeros((counts.size, 3))
     np.add.at(v, cluster, vertices)
     v /= np.maximum(counts, 1)[:, None]
-    return v, f
+    return v, f, cluster
+
+
+def cluster_mean(values: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
+    """Per-vertex ``values : (v, ...)`` averaged over the clusters of :func:`simplify_with_clusters`."""
+    if cluster is None:
+        return values
+    counts = np.maximum(np.bincount(cluster), 1)
+    if values.ndim == 1:
+        return np.bincount(cluster, values, minlength=counts.size) / counts
+    return np.stack([np.bincount(cluster, values[:, c], minlength=counts.size) / counts
+                     for c in range(values.shape[1])], axis=1)
 
 
 def shape_traces(shape: Shape, color: str, name: str, opacity: float = 1.0, max_faces: int = 60000,
@@ -115,12 +138,28 @@ def pair_figure(source: Shape, target: Shape, layout: str = "side", height: int 
     return fig
 
 
+def weights_caption(measure: Measure) -> str:
+    """What the colours of :func:`measure_figure` mean for this measure: one sentence."""
+    n = measure.n
+    if _equal_weights(measure):
+        return f"All {n:,} atoms weigh 1/{n:,} (equal weights), so they are drawn in one colour."
+    rel = measure.weights * n
+    return (f"Colour: n·wᵢ, each atom's weight against the uniform 1/{n:,} (1 is average), from {rel.min():.3g} "
+            f"to {rel.max():.3g}.")
+
+
+def _equal_weights(measure: Measure) -> bool:
+    w = measure.weights
+    return w is None or float(np.ptp(w)) <= 1e-12 * float(np.abs(w).max())
+
+
 def measure_figure(measure: Measure, height: int = 420, max_points: int = 6000, seed: int = 0,
                    title: str | None = None) -> go.Figure:
-    """The atoms of ``measure`` coloured by weight relative to uniform (``n * w_i``: 1 means average).
+    """The atoms of ``measure``: one colour when the weights are equal, else coloured by ``n * w_i`` with a colour bar.
 
     Varifold atoms (6-D) are drawn at their centroids with short segments along their normals.
-    At most ``max_points`` atoms are drawn (a seeded subset), which the title says.
+    At most ``max_points`` atoms are drawn (a seeded subset), which the title says; the
+    subtitle is :func:`weights_caption`.
     """
     pts = measure.points
     n = measure.n
@@ -130,9 +169,8 @@ def measure_figure(measure: Measure, height: int = 420, max_points: int = 6000, 
         idx = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
     p, rel = pts[idx].astype(np.float32), (w[idx] * n).astype(np.float32)
     shown = f"{len(idx):,} of {n:,} atoms" if len(idx) < n else f"{n:,} atoms"
-    if np.ptp(rel) < 1e-9:  # uniform weights: one colour, no colour bar
+    if _equal_weights(measure):  # one colour, no colour bar
         marker = dict(color="#440154")
-        shown += ", uniform weights"
     else:
         marker = dict(color=rel, colorscale="Viridis", showscale=True, cmin=float(rel.min()), cmax=float(rel.max()),
                       colorbar=dict(title=dict(text="n·w"), thickness=12))
@@ -152,6 +190,62 @@ def measure_figure(measure: Measure, height: int = 420, max_points: int = 6000, 
     else:
         fig.add_trace(go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", name="atoms", marker=dict(size=5, **marker)))
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=36, b=0), uirevision=UIREVISION, showlegend=False,
-                      title=dict(text=title or f"{measure.name}: {measure.mode}, {shown}", font=dict(size=13)))
+    head = title or f"{measure.name}: {measure.mode}, {shown}"
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=52, b=0), uirevision=UIREVISION, showlegend=False,
+                      title=dict(text=f"{head}<br><sup>{weights_caption(measure)}</sup>", font=dict(size=13)))
+    return fig
+
+
+def _value_trace(shape: Shape, values: np.ndarray, scene: str, cmax: float, show_scale: bool, label: str,
+                 max_faces: int, marker_size: float):
+    v = shape.vertices
+    common = dict(colorscale="Inferno", cmin=0.0, cmax=cmax, showscale=show_scale,
+                  colorbar=dict(title=dict(text=label, side="right"), thickness=14, len=0.8))
+    if shape.is_mesh:
+        vd, f, cluster = simplify_with_clusters(v, shape.faces, max_faces)
+        vals = cluster_mean(np.asarray(values, dtype=np.float64), cluster).astype(np.float32)
+        v32 = vd.astype(np.float32)
+        return go.Mesh3d(x=v32[:, 0], y=v32[:, 1], z=v32[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2], intensity=vals,
+                         intensitymode="vertex", name=shape.name, flatshading=False, lighting=LIGHTING,
+                         lightposition=LIGHT_POSITION, scene=scene, hovertemplate="%{intensity:.3g}<extra></extra>",
+                         **common)
+    v32 = v.astype(np.float32)
+    vals = np.asarray(values, dtype=np.float32)
+    if shape.dim == 3:
+        return go.Scatter3d(x=v32[:, 0], y=v32[:, 1], z=v32[:, 2], mode="markers", name=shape.name, scene=scene,
+                            marker=dict(size=marker_size, color=vals, **common))
+    return go.Scattergl(x=v32[:, 0], y=v32[:, 1], mode="markers", name=shape.name,
+                        marker=dict(size=marker_size + 3, color=vals, **common))
+
+
+def discrepancy_figure(source: Shape, target: Shape, source_values: np.ndarray, target_values: np.ndarray, *,
+                       height: int = 480, max_faces: int = 60000, marker_size: float = 2.5,
+                       label: str = "mean sq. sliced<br>displacement") -> go.Figure:
+    """Each shape coloured by a per-vertex (per-point) value, side by side, on one colour scale with one colour bar.
+
+    source, target : Shape; source_values : (n_vertices,) float; target_values : likewise.
+    Meshes are drawn as ``Mesh3d`` with ``intensity`` per vertex (averaged over clusters when a
+    large mesh is simplified for display), clouds as markers. The scale runs from 0 to the
+    larger 99th percentile of the two, so one outlier does not wash out the rest.
+    """
+    sv, tv = np.asarray(source_values, dtype=np.float64), np.asarray(target_values, dtype=np.float64)
+    if sv.shape != (source.n_vertices,) or tv.shape != (target.n_vertices,):
+        raise ValueError(f"one value per vertex is needed: got {sv.shape} for {source.n_vertices:,} source and "
+                         f"{tv.shape} for {target.n_vertices:,} target vertices")
+    cmax = float(max(np.quantile(sv, 0.99), np.quantile(tv, 0.99))) or 1.0
+    three_d = source.dim == 3
+    kind = "scene" if three_d else "xy"
+    names = (f"source: {source.name}", f"target: {target.name}")
+    fig = make_subplots(rows=1, cols=2, specs=[[{"type": kind}, {"type": kind}]], subplot_titles=names,
+                        horizontal_spacing=0.02)
+    for col, (s, vals) in enumerate(((source, sv), (target, tv)), start=1):
+        trace = _value_trace(s, vals, "scene" if col == 1 else "scene2", cmax, col == 2, label, max_faces,
+                             marker_size)
+        fig.add_trace(trace, row=1, col=col)
+    if three_d:
+        fig.update_layout(scene=_scene_layout([source.vertices]), scene2=_scene_layout([target.vertices]))
+    else:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
+        fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=40, b=0), showlegend=False, uirevision=UIREVISION)
     return fig

@@ -2,7 +2,14 @@
 
 * :func:`error_curves_figure`: RMSE (or standard deviation) against ``L``, log-log, with a
   band over repeats and the ``L^{-1/2}`` Monte Carlo slope;
-* :func:`error_time_figure`: the same error against the wall time of one estimate;
+* :func:`error_time_figure`: the same error against the wall time of one estimate (the
+  median of repeated timings where the study has it);
+* :func:`coincident_groups`, :func:`coincidence_note`: estimators whose curves are the same
+  to 1e-12 relative, and a sentence saying why;
+
+Every estimator has its own dash and marker (:func:`estimator_styles`; open markers for
+deterministic direction sets), so curves that coincide stay visible, and the figures say so
+in a subtitle. Log axes are labelled by decades (:func:`swviz.figures.log_axis`).
 * :func:`slice_figures`: one slice taught in four pictures (the direction over the shapes, the
   projected histograms, the quantile functions, the matching of sorted projections);
 * :func:`distances_figure`: SW beside Max-SW, v-DSW and energy-SW, and the directions each found.
@@ -16,11 +23,104 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from scipy.stats import chi2
 
-from . import SOURCE_COLOR, TARGET_COLOR, clouds_figure
+from . import SOURCE_COLOR, TARGET_COLOR, clouds_figure, log_axis
 
-__all__ = ["distances_figure", "error_curves_figure", "error_time_figure", "estimator_colors", "slice_figures"]
+__all__ = ["COINCIDENCE_REASONS", "coincidence_note", "coincident_groups", "distances_figure", "error_curves_figure",
+           "error_time_figure", "estimator_colors", "estimator_styles", "slice_figures"]
 
 _PALETTE = qualitative.D3 + qualitative.Set2 + qualitative.Dark2
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "triangle-down", "star", "pentagon")
+
+#: Why an estimator can give exactly the curve of plain Monte Carlo (Nguyen & Ho, ICLR 2024).
+COINCIDENCE_REASONS = {
+    "lcv": "the lower control variate (θ'Δm)² is zero in every direction when both means are at the same point "
+           "(e.g. two centred shapes), so LCV has nothing to correct and is plain MC",
+    "ucv": "the upper control variate (θ'Δm)² + θ'(Σ_x + Σ_y)θ takes the same value in every direction when the "
+           "means meet and the covariances add up to a multiple of the identity, so UCV is plain MC",
+}
+
+
+def estimator_styles(names, random: dict | None = None) -> dict[str, dict]:
+    """A distinct dash and marker per estimator name, in the order given.
+
+    random : name -> bool, optional; deterministic direction sets get open markers.
+    Returns name -> ``{"dash": str, "symbol": str}``; (dash, symbol) pairs differ for up to
+    54 names.
+    """
+    out = {}
+    for i, name in enumerate(dict.fromkeys(names)):
+        q, r = divmod(i, len(_SYMBOLS))
+        symbol = _SYMBOLS[r]
+        if random is not None and not random.get(name, True):
+            symbol += "-open"
+        out[name] = {"dash": _DASHES[(r + q) % len(_DASHES)], "symbol": symbol}  # pairs unique for 54 names
+    return out
+
+
+def coincident_groups(frame: pd.DataFrame, metric: str = "rmse", rtol: float = 1e-12) -> list[list[str]]:
+    """Estimators whose ``metric`` curves are equal at every ``L``, to ``rtol`` relative.
+
+    Returns groups of two or more estimator names (frame order), e.g. ``[["mc", "lcv", "ucv"]]``
+    on a centred pair; curves must share their ``L`` values to coincide.
+    """
+    curves = {}
+    for name, rows in frame.groupby("estimator", sort=False):
+        rows = rows.sort_values("L")
+        curves[name] = (tuple(rows["L"]), rows[metric].to_numpy(dtype=np.float64))
+    groups: list[list[str]] = []
+    for name, (Ls, vals) in curves.items():
+        for g in groups:
+            L0, v0 = curves[g[0]]
+            if Ls == L0 and np.all(np.isfinite(vals)) and np.allclose(vals, v0, rtol=rtol, atol=0.0):
+                g.append(name)
+                break
+        else:
+            groups.append([name])
+    return [g for g in groups if len(g) > 1]
+
+
+def coincidence_note(frame: pd.DataFrame, metric: str = "rmse", reasons: dict | None = None) -> str | None:
+    """A sentence naming the estimators whose curves coincide and why, or None when none do.
+
+    reasons : estimator name -> why it can equal the others; :data:`COINCIDENCE_REASONS` by default.
+    """
+    reasons = COINCIDENCE_REASONS if reasons is None else reasons
+    labels = dict(zip(frame["estimator"], frame["label"] if "label" in frame else frame["estimator"]))
+    parts = []
+    for g in coincident_groups(frame, metric):
+        names = [labels.get(n, n) for n in g]
+        listed = ", ".join(names[:-1]) + " and " + names[-1]
+        why = [f"{labels.get(n, n)}: {reasons[n]}" for n in g if n in reasons]
+        parts.append(f"{listed} give the same curve (equal to 1e-12), drawn on top of each other"
+                     + (" — " + "; ".join(why) if why else "") + ".")
+    return " ".join(parts) or None
+
+
+def _wrap(text: str, width: int = 110) -> str:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join(lines + [line])
+
+
+def _note_subtitle(fig: go.Figure, note: str | None) -> None:
+    if note:
+        title = fig.layout.title.text or ""
+        fig.update_layout(title_text=f"{title}<br><sup>{_wrap(note)}</sup>")
+
+
+def _group_widths(frame: pd.DataFrame, metric: str) -> dict[str, float]:
+    """Line widths: within a group of coinciding curves the first is widest, so each stays visible."""
+    widths = {}
+    for g in coincident_groups(frame, metric):
+        for i, name in enumerate(g):
+            widths[name] = max(1.2, 5.0 - 1.6 * i)
+    return widths
 
 
 def estimator_colors(names) -> dict[str, str]:
@@ -68,8 +168,10 @@ def error_curves_figure(frame: pd.DataFrame, metric: str = "rmse", *, bands: boo
     if metric not in ("rmse", "std"):
         raise ValueError(f"metric must be 'rmse' or 'std'; got {metric!r}")
     colors = colors or estimator_colors(frame["estimator"])
+    styles = estimator_styles(frame["estimator"], dict(zip(frame["estimator"], frame["random"])))
     fig = go.Figure()
     ok = frame[np.isfinite(frame[metric]) & (frame[metric] > 0)]
+    widths = _group_widths(ok, metric)
     for name, rows in ok.groupby("estimator", sort=False):
         rows = rows.sort_values("L")
         color = colors.get(name, "#444")
@@ -83,8 +185,9 @@ def error_curves_figure(frame: pd.DataFrame, metric: str = "rmse", *, bands: boo
                 showlegend=False, legendgroup=name))
         fig.add_trace(go.Scatter(
             x=rows["L"], y=rows[metric], mode="lines+markers", name=label, legendgroup=name,
-            line=dict(color=color, width=2, dash="solid" if rows["random"].iloc[0] else "dot"),
-            marker=dict(size=6),
+            line=dict(color=color, width=widths.get(name, 2.0), dash=styles[name]["dash"]),
+            marker=dict(size=8 if name in widths else 6, symbol=styles[name]["symbol"], line=dict(width=1.5,
+                                                                                            color=color)),
             customdata=np.stack([rows["mean"], rows["bias"], rows["seconds"] * 1e3], axis=1),
             hovertemplate=(f"<b>{label}</b><br>L = %{{x}}<br>{metric} = %{{y:.3g}}<br>mean = %{{customdata[0]:.6g}}"
                            "<br>bias = %{customdata[1]:.2g}<br>%{customdata[2]:.2f} ms per estimate<extra></extra>")))
@@ -102,29 +205,47 @@ def error_curves_figure(frame: pd.DataFrame, metric: str = "rmse", *, bands: boo
     _layout(fig, title or f"{what} vs number of projections L", "number of projections L",
             "RMSE of SW_p^p" if metric == "rmse" else "std of the estimate", height)
     Ls = sorted(frame["L"].unique())
-    fig.update_xaxes(type="log", tickvals=Ls if len(Ls) <= 12 else None)
-    fig.update_yaxes(type="log", exponentformat="power")
+    if len(Ls) <= 12:
+        fig.update_xaxes(type="log", tickmode="array", tickvals=Ls, ticktext=[f"{v:g}" for v in Ls])
+    else:
+        fig.update_xaxes(**log_axis(Ls))
+    fig.update_yaxes(**log_axis(ok[metric]))
+    _note_subtitle(fig, coincidence_note(ok, metric))
     return fig
 
 
 def error_time_figure(frame: pd.DataFrame, metric: str = "rmse", *, colors: dict | None = None,
                       height: int = 400) -> go.Figure:
-    """Error against the mean wall time of one estimate (log-log): who is cheapest at a given error."""
+    """Error against the wall time of one estimate (log-log): who is cheapest at a given error.
+
+    The time is the study's ``seconds_median`` (median of repeated timings, robust to noise,
+    so a curve does not double back in time) where the frame has it for every row, else its
+    ``seconds`` (mean); the axis title says which.
+    """
     colors = colors or estimator_colors(frame["estimator"])
+    styles = estimator_styles(frame["estimator"], dict(zip(frame["estimator"], frame["random"])))
+    robust = "seconds_median" in frame and bool(np.all(np.isfinite(frame["seconds_median"])))
+    t_col = "seconds_median" if robust else "seconds"
     fig = go.Figure()
-    ok = frame[np.isfinite(frame[metric]) & (frame[metric] > 0) & (frame["seconds"] > 0)]
+    ok = frame[np.isfinite(frame[metric]) & (frame[metric] > 0) & (frame[t_col] > 0)]
+    widths = _group_widths(ok, metric)
     for name, rows in ok.groupby("estimator", sort=False):
         rows = rows.sort_values("L")
         label = rows["label"].iloc[0]
+        color = colors.get(name, "#444")
         fig.add_trace(go.Scatter(
-            x=rows["seconds"] * 1e3, y=rows[metric], mode="lines+markers", name=label,
-            line=dict(color=colors.get(name, "#444"), width=2, dash="solid" if rows["random"].iloc[0] else "dot"),
+            x=rows[t_col] * 1e3, y=rows[metric], mode="lines+markers", name=label,
+            line=dict(color=color, width=widths.get(name, 2.0), dash=styles[name]["dash"]),
+            marker=dict(size=8 if name in widths else 6, symbol=styles[name]["symbol"],
+                        line=dict(width=1.5, color=color)),
             text=rows["L"], hovertemplate=f"<b>{label}</b><br>L = %{{text}}<br>%{{x:.2f}} ms<br>{metric} = %{{y:.3g}}"
                                           "<extra></extra>"))
-    _layout(fig, f"{'RMSE' if metric == 'rmse' else 'std'} vs wall time of one estimate", "milliseconds per estimate",
+    xtitle = "milliseconds per estimate (median of repeated timings)" if robust else "milliseconds per estimate (mean)"
+    _layout(fig, f"{'RMSE' if metric == 'rmse' else 'std'} vs wall time of one estimate", xtitle,
             "RMSE of SW_p^p" if metric == "rmse" else "std of the estimate", height)
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_xaxes(**log_axis(ok[t_col] * 1e3))
+    fig.update_yaxes(**log_axis(ok[metric]))
+    _note_subtitle(fig, coincidence_note(ok, metric))
     return fig
 
 
