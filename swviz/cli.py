@@ -17,26 +17,30 @@ import numpy as np
 from ._validation import InputError
 from .estimators import ESTIMATORS, sliced_wasserstein
 from .reference import reference_sw
-from .shapes import SHAPES, sample_shape
+from .shapes import PAIR_NORMALISATIONS, SHAPES, library_shape, load_shape, make_pair
 
 
-def _resolve(arg: str, n: int, seed: int, mode: str = "surface", normalise: str = "none"):
-    """(points, weights, label) for a shape name or a file path."""
+def _shape(arg: str, n: int, seed: int):
+    """The :class:`~swviz.shapes.Shape` of a built-in name or a file path."""
     if arg in SHAPES:
-        return sample_shape(arg, n, seed), None, arg
+        return library_shape(arg, n, seed)
     path = Path(arg)
     if not path.is_file():
         raise InputError(f"{arg!r} is neither a built-in shape ({', '.join(SHAPES)}) nor a readable file")
-    from .shapes import io as shape_io
+    return load_shape(path.read_bytes(), path.name)
 
-    measure = shape_io.load_measure(path.read_bytes(), path.name, mode=mode, n=n, seed=seed,
-                                    normalise_how=normalise)
-    return measure.points, measure.weights, path.name
+
+def _measures(args):
+    """Both measures, built exactly as the app builds its pair (:func:`swviz.shapes.library_pair`)."""
+    source = _shape(args.source, args.n, args.seed)
+    target = _shape(args.target, args.n, args.seed + 1)
+    return make_pair(source, target, args.mode, args.n, args.seed, args.normalise, args.normal_weight)
 
 
 def _estimate(args) -> dict:
-    x, a, sname = _resolve(args.source, args.n, args.seed, args.mode, args.normalise)
-    y, b, tname = _resolve(args.target, args.n, args.seed + 1, args.mode, args.normalise)
+    src, tgt = _measures(args)
+    x, a, sname = src.points, src.weights, args.source if args.source in SHAPES else Path(args.source).name
+    y, b, tname = tgt.points, tgt.weights, args.target if args.target in SHAPES else Path(args.target).name
     t0 = time.perf_counter()
     res = sliced_wasserstein(x, y, a, b, estimator=args.estimator, n_projections=args.L, p=args.p,
                              seed=args.seed)
@@ -64,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("-n", "--points", dest="n", type=int, default=1024, help="points sampled per shape")
     est.add_argument("--seed", type=int, default=0)
     est.add_argument("--mode", default="surface",
-                     help="how a mesh file becomes a measure: surface, vertices, varifold or points")
-    est.add_argument("--normalise", default="none", help="none, centre, unit-bbox or unit-rms (files only)")
+                     help="how a mesh becomes a measure: surface, vertices, varifold or points (as on the pages)")
+    est.add_argument("--normalise", default="none",
+                     help=f"how both shapes are normalised: {', '.join(PAIR_NORMALISATIONS)}")
+    est.add_argument("--normal-weight", dest="normal_weight", type=float, default=1.0,
+                     help="weight of the normal block of varifold atoms")
     est.add_argument("--reference", action="store_true", help="also compute the near-exact reference")
     est.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_parser("shapes", help="list the built-in shapes")

@@ -9,16 +9,35 @@ import pytest
 
 import swviz
 from swviz.cli import main
-from swviz.shapes import sample_shape
+from swviz.shapes import library_pair
 
 
-def test_json_estimate_matches_the_api(capsys):
+def test_json_estimate_matches_the_api_on_the_apps_measures(capsys):
     assert main(["estimate", "sphere", "torus", "--estimator", "ucv", "-L", "100", "--seed", "0", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    x, y = sample_shape("sphere", 1024, 0), sample_shape("torus", 1024, 1)
-    r = swviz.sliced_wasserstein(x, y, estimator="ucv", n_projections=100, seed=0)
+    src, tgt = library_pair("sphere", "torus", 1024, 0)
+    r = swviz.sliced_wasserstein(src.points, tgt.points, src.weights, tgt.weights, estimator="ucv",
+                                 n_projections=100, seed=0)
     assert out["value"] == pytest.approx(r.value, rel=1e-14)
     assert out["estimator"] == "ucv" and out["n_projections"] == 100
+
+
+@pytest.mark.parametrize("mode", ["surface", "vertices"])
+def test_the_command_line_gives_the_home_pages_number(capsys, mode):
+    """Same settings, same measure, same number on the Home page and from `python -m swviz estimate`."""
+    from streamlit.testing.v1 import AppTest
+
+    argv = ["estimate", "sphere", "torus", "-e", "ucv", "-L", "64", "--seed", "3", "-n", "512", "--mode", mode,
+            "--json"]
+    assert main(argv) == 0
+    value = json.loads(capsys.readouterr().out)["value"]
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params.update({"est": "ucv", "L": "64", "p": "2", "seed": "3", "n": "512", "src": "sphere",
+                            "tgt": "torus", "measure": mode, "norm": "none"})
+    at.run()
+    assert not at.exception
+    shown = [m.value for m in at.metric if m.label.startswith("Estimate of")]
+    assert shown == [f"{value:.6g}"]
 
 
 def test_files_are_accepted(tmp_path, capsys):

@@ -38,7 +38,7 @@ def test_one_dimension_is_the_exact_distance(rng):
 
 
 def _gaussian_sw2(m1, s1, m2, s2, N=200_000):
-    """Closed form per slice (SCIENCE.md section 1), averaged on a dense Fibonacci lattice."""
+    """Closed form per slice (Gaussians slice to 1D Gaussians), averaged on a dense Fibonacci lattice."""
     th = fibonacci_sphere(N)
     v1 = np.einsum("li,ij,lj->l", th, s1, th)
     v2 = np.einsum("li,ij,lj->l", th, s2, th)
@@ -106,7 +106,7 @@ def test_seed_reproduces_and_generator_is_accepted():
 
 
 def test_control_variates_bracket_every_slice(shifted_pair):
-    """C_low <= W_2^2(theta) <= C_up slice by slice (SCIENCE.md section 2)."""
+    """C_low <= W_2^2(theta) <= C_up slice by slice (Nguyen & Ho, ICLR 2024, Props. 1-2)."""
     x, y, _ = shifted_pair
     theta = uniform(500, 3, np.random.default_rng(0))
     w = swviz.sliced_wasserstein(x, y, directions=theta).per_slice

@@ -152,7 +152,7 @@ def _sphere_torus(n):
 
 
 def test_control_variates_end_closer_than_mc_on_the_shifted_preset():
-    """SCIENCE.md section 2 at CPU scale: shapes x2, shifted -10 / +10, loss SW_2, L = 10.
+    """The flows of Nguyen & Ho (ICLR 2024, Section 5.1) at CPU scale: shapes x2, shifted -10 / +10, loss SW_2, L = 10.
 
     The paper's steps 5000 and 6000 of 0.01 become steps 500 and 600 of 0.1 on 128 points
     (our full-size re-run: W_2^2 0.23 for MC against 0.13 for the CVs at step 6000). Seeds

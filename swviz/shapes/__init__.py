@@ -23,7 +23,16 @@ from .io import (
     points_to_npy,
     shape_to_ply,
 )
-from .library import SHAPES, ShapeSpec, deformation_pairs, library_mesh, library_shape, sample_shape, shape_names
+from .library import (
+    SHAPES,
+    ShapeSpec,
+    deformation_pairs,
+    library_mesh,
+    library_pair,
+    library_shape,
+    sample_shape,
+    shape_names,
+)
 from .measures import (
     MODES,
     NORMALISATIONS,
@@ -67,6 +76,7 @@ __all__ = [
     "face_areas",
     "ground_truth",
     "library_mesh",
+    "library_pair",
     "library_shape",
     "load_measure",
     "load_shape",

@@ -422,3 +422,21 @@ def deformation_pairs() -> list[tuple[str, str]]:
         names = [k for k, s in SHAPES.items() if s.family == fam]
         pairs += [(names[0], other) for other in names[1:]]
     return pairs
+
+
+def library_pair(source: str, target: str, n: int = 1024, seed: int = 0, mode: str = "surface",
+                 normalise_how: str = "none", normal_weight: float = 1.0):
+    """The measures of two built-in shapes exactly as the app builds them.
+
+    The shapes are :func:`library_shape` (point clouds drawn with ``seed`` for the source and
+    ``seed + 1`` for the target), then :func:`swviz.shapes.measures.make_pair` with ``mode``,
+    ``n``, ``seed``, the normalisation and the varifold normal weight. The command line and the
+    pages both call this, so the same settings give the same number everywhere.
+
+    Returns ``(source, target)`` :class:`~swviz.shapes.measures.Measure`.
+    """
+    from .measures import make_pair
+
+    seed = int(seed)
+    return make_pair(library_shape(source, n, seed), library_shape(target, n, seed + 1), mode, n, seed,
+                     normalise_how, normal_weight)
