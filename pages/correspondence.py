@@ -179,4 +179,8 @@ ui.chart(lines_figure(x, y, r.target_index, n_lines=int(n_lines), seed=int(seed)
 st.subheader("Colour transfer")
 st.caption("Source points coloured by position (x, y, z → red, green, blue); each target point takes the colour of "
            "the source point(s) sent to it (grey when none is). A good map carries the gradient over smoothly.")
-ui.chart(colour_transfer_figure(x, y, r.target_index), "corr_colour")
+meshes = source.shape is not None and target.shape is not None and source.shape.is_mesh and target.shape.is_mesh
+on_surface = meshes and ui.toggle("Colour the surfaces", "csurf", True,
+                                  help="Each mesh vertex takes the colour of its nearest matched point.")
+ui.chart(colour_transfer_figure(x, y, r.target_index, source_shape=source.shape if on_surface else None,
+                                target_shape=target.shape if on_surface else None), "corr_colour")
