@@ -64,7 +64,8 @@ class AlignResult:
     sw_centred : float
         After the translation that matches the means only.
     sw_after : float
-        After the rotation and translation found; ``sw_after <= min(sw_before, sw_centred)``.
+        After the rotation and translation found; ``sw_after <= min(sw_before, sw_centred)``
+        (equal to ``sw_centred`` when no rotation gained enough: the rotation is then the identity).
     candidates : int
         How many starting rotations were tried (PCA axis assignments and the identity).
     refined : int
@@ -116,6 +117,11 @@ class AlignResult:
         else:
             turn = f"a rotation of {angle * np.sign(axis[2] or 1):.1f}°"
         ratio = self.sw_after / self.sw_centred if self.sw_centred > 0 else np.nan
+        if angle == 0.0:
+            return (f"The target is only translated onto the source: no rotation lowered {symbol} enough "
+                    f"({self.sw_centred:.4g} after centring, {self.sw_before:.4g} as given; best of "
+                    f"{self.candidates} principal-axis starts, {self.refined} refined, on {self.n_directions} "
+                    "fixed directions).")
         return (f"The target is moved by {turn}: {symbol} {self.sw_centred:.4g} after centring, "
                 f"{self.sw_after:.4g} after the rotation (x{ratio:.3g}); {self.sw_before:.4g} as given. "
                 f"Best of {self.candidates} principal-axis starts, {self.refined} refined, "
@@ -201,13 +207,15 @@ class _Objective:
 
         self.couple = monotone_couplings
         self.y, self.a, self.b, self.theta, self.p, self.k = y, a, b, theta, p, k
-        self.px = theta @ x.T  # (L, n)
+        self.px = theta @ np.ascontiguousarray(x.T)  # (L, n)
+        # contiguous (k, m) blocks: a transposed view sends numpy's matmul down a slow path
+        self.y_blocks = [np.ascontiguousarray(y[:, s:s + k].T) for s in range(0, y.shape[1], k)]
         self.order_x = np.argsort(self.px, axis=1)
         self.px_sorted = np.take_along_axis(self.px, self.order_x, 1)
 
     def _py(self, rotation):
         k = self.k
-        return sum((self.theta[:, s:s + k] @ rotation) @ self.y[:, s:s + k].T for s in range(0, self.y.shape[1], k))
+        return sum((self.theta[:, b * k:(b + 1) * k] @ rotation) @ yb for b, yb in enumerate(self.y_blocks))
 
     def value(self, rotation: np.ndarray) -> float:
         py = self._py(np.asarray(rotation))  # (L, m)
@@ -230,8 +238,8 @@ class _Objective:
         rot = torch.linalg.matrix_exp(_skew(w, torch)) @ torch.as_tensor(base, dtype=torch.float64)  # (k, k)
         py_np = self._py(rot.detach().numpy())
         I, J, W = self.couple(self.px, py_np, self.a, self.b, self.order_x)
-        theta, y, k = torch.as_tensor(self.theta), torch.as_tensor(self.y), self.k
-        py = sum((theta[:, s:s + k] @ rot) @ y[:, s:s + k].T for s in range(0, y.shape[1], k))  # (L, m)
+        theta, k = torch.as_tensor(self.theta), self.k
+        py = sum((theta[:, b * k:(b + 1) * k] @ rot) @ torch.as_tensor(yb) for b, yb in enumerate(self.y_blocks))
         r = torch.as_tensor(np.take_along_axis(self.px, I, 1)) - torch.gather(py, 1, torch.as_tensor(J))
         f = (torch.as_tensor(W) * r.abs() ** self.p).sum(1).mean()
         f.backward()
@@ -250,6 +258,7 @@ def align_rigid(
     max_points: int = 4096,
     n_refine: int = 3,
     max_iter: int = 50,
+    min_gain: float = 0.01,
 ) -> AlignResult:
     """The rotation and translation of the target that minimise ``SW_p^p`` to the source.
 
@@ -272,6 +281,10 @@ def align_rigid(
         How many of the best candidates L-BFGS-B refines.
     max_iter : int
         L-BFGS-B iterations per refinement.
+    min_gain : float in [0, 1)
+        A rotation is kept only if it lowers ``SW_p^p`` below ``(1 - min_gain)`` times its value
+        after centring; else the target is only translated (a symmetric shape is not turned
+        half-way round for nothing).
 
     Returns
     -------
@@ -300,6 +313,8 @@ def align_rigid(
     max_points = check_count(max_points, "max_points")
     n_refine = check_count(n_refine, "n_refine")
     max_iter = check_count(max_iter, "max_iter")
+    if not (isinstance(min_gain, (int, float)) and 0.0 <= min_gain < 1.0):
+        raise InputError(f"min_gain must be a number in [0, 1); got {min_gain!r}")
     rng = rng_from(seed)
     wa = np.full(len(x), 1.0 / len(x)) if a is None else a
     wb = np.full(len(y), 1.0 / len(y)) if b is None else b
@@ -342,7 +357,7 @@ def align_rigid(
     sw_centred = _sliced_cost(xs, ys, a, b, theta, p, identity)
     scored = [(_sliced_cost(xs, ys, a, b, theta, p, r), j, r) for j, r in enumerate(best)]
     sw_after, _, rotation = min(scored, key=lambda s: (s[0], s[1]))
-    if sw_after > sw_centred:
+    if not sw_after < (1.0 - min_gain) * sw_centred:
         sw_after, rotation = sw_centred, identity
     translation = mx - rotation @ my
     if sw_after > sw_before:  # as given is better (possible for p != 2): do not move
@@ -355,12 +370,12 @@ def _sliced_cost(x, y, a, b, theta, p, rotation, chunk_values: int = 2_000_000) 
     """``mean_l W_p^p(theta_l; x, R y)`` on every atom, over chunks of directions (bounded memory)."""
     from .discrepancy import monotone_couplings
 
-    yr = _rotate(y, rotation)
+    xt, yt = np.ascontiguousarray(x.T), np.ascontiguousarray(_rotate(y, rotation).T)  # (d, n), (d, m)
     total = 0.0
     step = max(1, chunk_values // (len(x) + len(y)))
     for s in range(0, len(theta), step):
         t = theta[s:s + step]
-        px, py = t @ x.T, t @ yr.T
+        px, py = t @ xt, t @ yt
         I, J, W = monotone_couplings(px, py, a, b)
         r = np.take_along_axis(px, I, 1) - np.take_along_axis(py, J, 1)
         total += float(np.sum(W * np.abs(r) ** p))

@@ -172,9 +172,10 @@ def discrepancy_map(x, y, a=None, b=None, *, n_projections: int = 256, seed=0, d
         raise InputError("discrepancy_map needs at least one direction")
     ds, dt, sw = np.zeros(n), np.zeros(m), 0.0
     step = max(1, CHUNK_VALUES // (n + m))
+    xt, yt = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T)  # a transposed view is a slow matmul path
     for s in range(0, L, step):
         t = theta[s:s + step]
-        px, py = t @ x.T, t @ y.T  # (l, n), (l, m)
+        px, py = t @ xt, t @ yt  # (l, n), (l, m)
         I, J, W = monotone_couplings(px, py, a, b)
         sw += float(np.sum(W * (np.take_along_axis(px, I, 1) - np.take_along_axis(py, J, 1)) ** 2))
         ds += _barycentric_gap(px, py, I, J, W, n).sum(0)

@@ -143,3 +143,15 @@ def test_varifold_atoms_rotate_position_and_normal_together(crooked_bar):
     res = align_rigid(atoms, turned, w, w)
     assert _angle_between(res.rotation, turn.T) < 1e-3
     np.testing.assert_allclose(res.apply(turned), atoms, atol=1e-6)  # normals turned back as well
+
+
+def test_a_symmetric_pair_is_not_turned_for_nothing():
+    # a resampled sphere: any rotation gains at most sampling noise, so only the translation is applied
+    x = library_shape("sphere").vertices
+    y = x[np.random.default_rng(0).permutation(len(x))] + [0.5, 0.0, 0.0]
+    res = align_rigid(x, y)
+    np.testing.assert_array_equal(res.rotation, np.eye(3))
+    assert res.sw_after == res.sw_centred < res.sw_before
+    assert "only translated" in res.describe()
+    with pytest.raises(InputError, match="min_gain"):
+        align_rigid(x, y, min_gain=1.5)
