@@ -24,4 +24,6 @@ try:
     page.run()
 except ui.PageEnd:
     pass
+finally:
+    ui.close_bracket()
 ui.end_page()

@@ -116,7 +116,8 @@ if source.shape is None or target.shape is None or not same_connectivity(source.
                    "its vertex order, so every match can be scored.")
         d1, d2 = st.columns([2, 1], vertical_alignment="bottom")
         with d1:
-            st.selectbox("Deformed pair", [f"{a} → {b}" for a, b in deformation_pairs()], key="w_cdeformed")
+            choices = [f"{a} → {b}" for a, b in deformation_pairs()]
+            ui.select("Deformed pair", choices, "cdeformed", choices[0])
         with d2:
             st.button("Use this pair", icon=":material/swap_horiz:", on_click=_use_deformed_pair, key="w_cuse")
 if "corr_pair_error" in st.session_state:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import threading
@@ -19,6 +20,7 @@ from swviz.shapes import Shape, shape_to_ply, to_measure
 
 MAX_ESTIMATORS = 4
 MAX_PARTICLES = 4096
+AUTO_RUN_STEPS = 2000  # steps summed over the estimators that run without a click (the fast preset: 600)
 ANIMATION_FRAMES = 48  # evenly spread frames; the W_2^2 steps join them (at most 60 are sent)
 CURVE_POINTS = 6  # log-spaced W_2^2 evaluations besides the table's steps
 MODES = {"points": "point cloud", "mesh": "mesh (vertices flow, faces kept)"}
@@ -106,6 +108,20 @@ def _parse_steps(text: str, n_steps: int, default: list[int]) -> tuple[list[int]
     if not kept:
         return default, f"no table step lies in [0, {n_steps}]; using {default}"
     return sorted({*kept, n_steps}), None  # the last step always
+
+
+@st.cache_resource(show_spinner=False)
+def _flows_done() -> set:
+    """Fingerprints of the flows computed on this server (their results are in ``_flow``'s cache)."""
+    return set()
+
+
+def _fingerprint(job: dict) -> str:
+    h = hashlib.sha1()
+    for k, v in sorted(job.items()):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(v).tobytes() if isinstance(v, np.ndarray) else repr(v).encode())
+    return h.hexdigest()
 
 
 def _npy(frames) -> bytes:
@@ -240,8 +256,18 @@ jobs = [dict(x0=x, y=y, a=a, b=b, faces=faces, estimator=e, L=int(L), h=float(h)
 for note in notes:
     st.caption(note)
 
+work = int(n_steps) * len(chosen)
+fingerprints = [_fingerprint(job) for job in jobs]
+if work > AUTO_RUN_STEPS and not all(f in _flows_done() for f in fingerprints) and not st.button(
+        f"Run these flows ({len(chosen)} × {int(n_steps):,} steps)", type="primary", icon=":material/play_arrow:",
+        key="w__run_flows"):
+    st.info(f"{len(chosen)} flows of {int(n_steps):,} steps take a while on this machine; they start when you click "
+            f"(up to {AUTO_RUN_STEPS:,} steps in all run at once).", icon=":material/hourglass_top:")
+    ui.stop()
+
 try:
     results = _run_all(jobs)
+    _flows_done().update(fingerprints)
 except _Cancelled:
     st.stop()
 except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a traceback

@@ -97,6 +97,12 @@ pair.sidebar_summary()
 source, target = pair.current_pair()
 
 with right:
+    results = st.container()  # filled after the shapes are drawn: they need no computation
+    shown = [m.points[:, :3] for m in (source, target)]  # varifold atoms: drawn at their centroids
+    ui.chart(clouds_figure(shown, [f"source: {source.name} ({source.mode})", f"target: {target.name} ({target.mode})"]),
+             "home_shapes")
+
+with results:
     try:
         t0 = time.perf_counter()
         res = swviz.sliced_wasserstein(source.points, target.points, source.weights, target.weights,
@@ -121,6 +127,3 @@ with right:
         ui.chart(slices_figure(res.per_slice, res.value, ref.value, symbol=sw, height=220), "home_slices")
         st.caption("Each direction gives one 1D transport cost (the histogram); MC averages them, a control variate "
                    "shifts the average by what its Gaussian closed form says the sample of directions missed.")
-    shown = [m.points[:, :3] for m in (source, target)]  # varifold atoms: drawn at their centroids
-    ui.chart(clouds_figure(shown, [f"source: {source.name} ({source.mode})", f"target: {target.name} ({target.mode})"]),
-             "home_shapes")

@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import pair, ui
-from swviz.figures.shapes import measure_figure, pair_figure
+from swviz.discrepancy import shape_discrepancy
+from swviz.figures.shapes import discrepancy_figure, measure_figure, pair_figure
 from swviz.shapes import (
     FORMATS,
     MAX_FILE_MB,
@@ -31,6 +32,11 @@ def _info(shape):
 @st.cache_data(show_spinner=False, max_entries=16, hash_funcs={pair.Shape: lambda s: s.key})
 def _ply(shape):
     return shape_to_ply(shape)
+
+
+@st.cache_data(show_spinner="Mapping where the shapes differ…", max_entries=8, hash_funcs={pair.Shape: lambda s: s.key})
+def _discrepancy(source, target):
+    return shape_discrepancy(source, target)
 
 
 def _label(name: str) -> str:
@@ -113,19 +119,41 @@ pair.sidebar_summary()
 source, target = pair.current_pair()
 config = pair.current_config()
 shown_source, shown_target = source.shape, target.shape
+if target.alignment is not None:
+    st.info(target.alignment.describe("SW₂²") + " The overlay and every page use the aligned pair.",
+            icon=":material/3d_rotation:")
 
-side_tab, overlay_tab, measure_tab = st.tabs(["Side by side", "Overlay", "Measures"])
-with side_tab:
-    ui.chart(pair_figure(shown_source, shown_target, "side"), "shapes_side")
-with overlay_tab:
-    ui.chart(pair_figure(shown_source, shown_target, "overlay"), "shapes_overlay")
-with measure_tab:
-    st.caption("Atoms coloured by n·wᵢ: 1 is the uniform weight, above 1 heavier than average.")
-    m1, m2 = st.columns(2)
-    with m1:
-        ui.chart(measure_figure(source, seed=int(seed)), "shapes_measure_source")
-    with m2:
-        ui.chart(measure_figure(target, seed=int(seed)), "shapes_measure_target")
+VIEWS = {"side": "Side by side", "overlay": "Overlay", "measures": "Measures", "discrepancy": "Discrepancy map"}
+
+
+@st.fragment
+def views() -> None:
+    """The figures: only the open tab is drawn, and choosing a tab reruns only this part."""
+    tabs, shown = ui.tabs(VIEWS, "sview")
+    if shown == "side":
+        with tabs["side"]:
+            ui.chart(pair_figure(shown_source, shown_target, "side"), "shapes_side")
+    elif shown == "overlay":
+        with tabs["overlay"]:
+            ui.chart(pair_figure(shown_source, shown_target, "overlay"), "shapes_overlay")
+    elif shown == "measures":
+        with tabs["measures"]:
+            st.caption("Atoms coloured by n·wᵢ: 1 is the uniform weight, above 1 heavier than average.")
+            m1, m2 = st.columns(2)
+            with m1:
+                ui.chart(measure_figure(source, seed=int(seed)), "shapes_measure_source")
+            with m2:
+                ui.chart(measure_figure(target, seed=int(seed)), "shapes_measure_target")
+    elif shown == "discrepancy":
+        with tabs["discrepancy"]:
+            dmap = _discrepancy(shown_source, shown_target)
+            st.caption(f"Each vertex (or point) coloured by its mean squared sliced displacement over "
+                       f"{dmap.n_projections} directions: how far, along a typical direction, the optimal 1D plan "
+                       "moves it. Bright parts must travel most to turn one shape into the other.")
+            ui.chart(discrepancy_figure(shown_source, shown_target, dmap.source, dmap.target), "shapes_discrepancy")
+
+
+views()
 
 st.subheader("The pair")
 info = pd.DataFrame({f"source: {source.name}": _info(shown_source), f"target: {target.name}": _info(shown_target)})

@@ -22,6 +22,8 @@ from streamlit.runtime.pages_manager import PagesManager
 import swviz
 
 NOTICES = "_swviz_notices"
+#: URL keys of the pair, shared by every page: their notices stay when the page changes.
+PAIR_KEYS = frozenset({"src", "tgt", "n", "seed", "measure", "norm", "nw"})
 _local = threading.local()  # per script thread: this run's notice area and settings
 
 #: The modebar's camera button: a PNG of a good size for papers and slides.
@@ -33,8 +35,18 @@ class PageEnd(Exception):
 
 
 def stop() -> None:
-    """End the page here (like ``st.stop``, but the sidebar's share section is still drawn)."""
-    raise PageEnd
+    """End the page here (like ``st.stop``, but the sidebar's share section is still drawn).
+
+    Outside ``app.py``'s bracket (a page run on its own, as some tests do) it is ``st.stop``.
+    """
+    if getattr(_local, "bracket", False):
+        raise PageEnd
+    st.stop()
+
+
+def close_bracket() -> None:
+    """Called by ``app.py`` once the page has run (or failed): :func:`stop` is ``st.stop`` again."""
+    _local.bracket = False
 
 
 def ensure_app_navigation() -> None:
@@ -57,13 +69,14 @@ def ensure_app_navigation() -> None:
 def begin_page(name: str) -> None:
     """Open this run's notice area at the top of page ``name`` and redraw its standing notices."""
     _local.page = name
+    _local.bracket = True
     _local.settings = {}
     _local.area = st.container()
     _local.button = False
     stored = st.session_state.get(NOTICES)
-    if stored is not None and stored.get("page") != name:
-        st.session_state.pop(NOTICES, None)
-        stored = None
+    if stored is not None and stored.get("page") != name:  # another page: keep only the pair's notices
+        stored["page"] = name
+        stored["items"] = {k: v for k, v in stored["items"].items() if k in PAIR_KEYS}
     for message in (stored or {}).get("items", {}).values():
         _draw_notice(message)
 
@@ -183,8 +196,10 @@ def multiselect(label, options, key, default, format_func=str, max_selections=No
         initial = [o for o in default if o in options]
     else:
         asked = [s for s in raw.split(",") if s]
-        initial = list(dict.fromkeys(o for o in asked if o in options))
-        unknown = [s for s in asked if s not in options]
+        initial = list(dict.fromkeys(o for s in asked for o in options if str(o) == s))
+        if asked and not initial:  # nothing usable: the defaults (and the notice says so)
+            initial = [o for o in default if o in options]
+        unknown = [s for s in asked if s not in map(str, options)]
         dropped = initial[max_selections:] if max_selections is not None else []
         initial = initial[:max_selections] if max_selections is not None else initial
         if unknown or dropped:
@@ -263,6 +278,32 @@ def toggle(label, key, default=False, **kw):
     value = st.toggle(label, key=f"w_{key}", **kw)
     put_param(key, "1" if value else "0")
     return value
+
+
+def tabs(labels: dict, key: str, default: str | None = None):
+    """Tabs bound to URL parameter ``key`` whose content runs lazily.
+
+    labels : dict
+        Slug (what the URL holds) -> tab title.
+
+    Returns ``(containers, open_slug)``: a dict slug -> tab container, and the open tab's slug.
+    Draw only the open tab's content (the others cost nothing); choosing a tab reruns the
+    script, or only the enclosing ``st.fragment``.
+    """
+    slugs = list(labels)
+    initial = default if default in labels else slugs[0]
+    raw = _qp(key)
+    if raw is not None:
+        if raw in labels:
+            initial = raw
+        else:
+            notice(key, f"The link's tab `{key}={raw}` is not one of {', '.join(slugs)}; showing "
+                        f"**{labels[initial]}** instead.")
+    # the URL mirrors the open tab, so it is also the default: a rerun without the browser's tab state keeps it
+    containers = st.tabs([labels[s] for s in slugs], key=f"w_{key}", on_change="rerun", default=labels[initial])
+    open_slug = next((s for s, c in zip(slugs, containers) if getattr(c, "open", False)), initial)
+    put_param(key, open_slug)
+    return dict(zip(slugs, containers)), open_slug
 
 
 def text(label, key, default, **kw):

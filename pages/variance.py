@@ -428,10 +428,16 @@ except Exception as exc:  # noqa: BLE001 - any failure becomes a message
     ui.show_error(exc, "Could not compute the reference")
     st.stop()
 
-tab_study, tab_slice, tab_other = st.tabs(["Variance study", "One slice, explained", "Other slicing distributions"])
-with tab_study:
-    study_tab(reference, p, seed)
-with tab_slice:
-    slice_tab(reference, p)
-with tab_other:
-    other_tab(reference, p, seed)
+TABS = {"study": "Variance study", "slice": "One slice, explained", "other": "Other slicing distributions"}
+
+
+@st.fragment
+def tabs() -> None:
+    """Only the open tab runs; choosing a tab, or a widget inside one, reruns only this part."""
+    containers, shown = ui.tabs(TABS, "v_tab")
+    with containers[shown]:
+        {"study": lambda: study_tab(reference, p, seed), "slice": lambda: slice_tab(reference, p),
+         "other": lambda: other_tab(reference, p, seed)}[shown]()
+
+
+tabs()

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
@@ -39,7 +40,9 @@ def test_default_page_runs_the_fast_preset_for_three_estimators():
     assert 2 <= len(spec["frames"]) <= 60
     assert spec["layout"]["updatemenus"][0]["buttons"][0]["label"] == "▶ Play"
     assert len(at.get("plotly_chart")) == 2  # the animation and the W_2^2 curves
-    assert len(at.get("download_button")) == 6  # trajectory and final state per estimator
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("Trajectory (NPY)") == 3 and labels.count("Final state (PLY)") == 3  # per estimator
+    assert labels.count("Figure as HTML") == 2  # one per figure
     assert _qp(at, "fpreset") == "fast" and _qp(at, "fest") == "mc,lcv,ucv" and _qp(at, "fL") == "32"
 
 
@@ -67,8 +70,8 @@ def test_changing_estimators_and_a_bad_table_step_list():
     assert any("could not read table steps" in c.value for c in at.caption)
 
 
-def test_the_paper_preset_sets_its_parameters_and_shifts_the_shapes():
-    at = _flow_page({"fest": "mc", "fsteps": "20", "fn": "64"})
+def test_the_paper_preset_sets_its_widgets_and_waits_for_a_click():
+    at = _flow_page({"fest": "mc", "fsteps": "20", "fn": "64", "n": "96"})  # 96 atoms: at most 96 particles
     at.selectbox(key="w_fpreset").select("paper").run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.number_input(key="w_fL").value == 10
@@ -76,12 +79,28 @@ def test_the_paper_preset_sets_its_parameters_and_shifts_the_shapes():
     assert at.number_input(key="w_fsteps").value == 8000
     assert at.selectbox(key="w_floss").value == "sw"
     assert at.multiselect(key="w_fest").value == ["mc", "lcv", "ucv"]
-    assert _qp(at, "fsteps") == "8000"
+    assert at.number_input(key="w_fn").value == 96  # the preset's 512, capped at what the pair has
+    assert _qp(at, "fsteps") == "8000" and _qp(at, "fL") == "10"
+    assert any("Run these flows" in b.label for b in at.button) and not at.dataframe  # 24,000 steps wait
+    at.number_input(key="w_fsteps").set_value(40).run()  # one edit: the other preset values stay, and it runs
+    assert at.number_input(key="w_fL").value == 10 and at.number_input(key="w_fh").value == 0.01
+    assert _qp(at, "fsteps") == "40" and _qp(at, "fL") == "10" and _qp(at, "floss") == "sw"
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["MC", "Lower CV", "Upper CV"] and 40 in list(table.index)
+    assert table.iloc[0].min() > 1000  # the preset's shift: the shapes start about |dm|^2 = 1200 apart
+    assert any("shifted" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_the_paper_preset_brings_every_estimator_to_the_target():
+    at = _flow_page({"fpreset": "paper", "fest": "mc,lcv,ucv", "fL": "10", "fsteps": "8000", "fh": "0.01",
+                     "floss": "sw", "ftable": "1, 3000, 4000, 5000, 6000, 8000", "fn": "96", "n": "96"})
+    at.button(key="w__run_flows").click().run()
+    assert not at.exception, [e.message for e in at.exception]
     table = at.dataframe[0].value
     assert list(table.index) == [1, 3000, 4000, 5000, 6000, 8000]
     assert table.iloc[0].min() > 1000  # the shapes start about |dm|^2 = 1200 apart
     assert (table.loc[8000] < 1.0).all()
-    assert any("shifted" in c.value for c in at.caption)
 
 
 def test_mesh_mode_renders_mesh3d_frames():

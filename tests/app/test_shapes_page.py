@@ -65,8 +65,12 @@ def test_default_page_renders_the_pair():
     assert [t.value for t in at.title] == ["Shapes"]
     assert not errors(at)
     assert pair_names(at) == ("sphere", "torus")
-    assert len(at.get("plotly_chart")) == 4  # side by side, overlay, two measure previews
-    assert len(at.get("download_button")) == 6
+    assert [c.key for c in at.get("plotly_chart")] == ["shapes_side"]  # only the open view is drawn
+    assert [c.key for c in open_shapes(sview="measures").get("plotly_chart")] == [
+        "shapes_measure_source", "shapes_measure_target"]
+    labels = [b.label for b in at.get("download_button")]
+    assert len([lab for lab in labels if lab != "Figure as HTML"]) == 6  # three formats per side
+    assert labels.count("Figure as HTML") == len(at.get("plotly_chart"))
     table = at.dataframe[0].value
     assert {"vertices", "faces", "surface area", "watertight", "bounding box"} <= set(table.index)
     assert table.loc["watertight"].tolist() == ["yes", "yes"]
@@ -92,7 +96,9 @@ def test_every_format_uploads_through_file_uploader():
         else:
             assert not shape.is_mesh
             np.testing.assert_allclose(shape.vertices, pts, atol=1e-5)
-    assert "tgt" not in at.query_params  # an upload cannot be shared in the URL
+    tgt = at.query_params["tgt"]
+    tgt = tgt[0] if isinstance(tgt, list) else tgt
+    assert tgt.startswith("@") and len(tgt) == 25  # an upload is named in the URL by its store key
     assert at.query_params["src"] == "sphere"
 
 

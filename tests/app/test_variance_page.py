@@ -33,12 +33,21 @@ def test_a_small_study_shows_curves_table_reference_and_exports(small):
     assert at.multiselect(key="w_v_est").value == ["mc", "lcv", "ucv", "shcv-4", "rqmc-spiral", "rqmc-equal-area"]
     labels = [m.label for m in at.metric]
     assert any(lbl.startswith("Reference SW") for lbl in labels)
-    assert any(lbl.startswith("Max-SW") for lbl in labels) and any(lbl.startswith("v-DSW") for lbl in labels)
+    assert not any(lbl.startswith("Max-SW") for lbl in labels)  # the other tabs run only when opened
     table = at.dataframe[0].value
     assert list(table.index) == [16, 32, 64] and "MC" in table.columns
-    assert len(at.get("download_button")) == 2
-    assert len(at.get("plotly_chart")) >= 8  # study (2), slice (4), other distances (2)
-    assert _qp(at, "v_Lmax") == "64"
+    labels = [b.label for b in at.get("download_button")]
+    assert "Study as CSV" in labels and "Study as JSON" in labels
+    assert labels.count("Figure as HTML") == len(at.get("plotly_chart"))
+    assert len(at.get("plotly_chart")) == 2  # the study's curves against L and against time
+    assert _qp(at, "v_Lmax") == "64" and _qp(at, "v_tab") == "study"
+
+
+def test_the_other_distances_tab_opens_from_the_url():
+    at = _run({**SMALL, "v_tab": "other"})
+    labels = [m.label for m in at.metric]
+    assert any(lbl.startswith("Max-SW") for lbl in labels) and any(lbl.startswith("v-DSW") for lbl in labels)
+    assert len(at.get("plotly_chart")) == 2 and not at.dataframe  # no study ran
 
 
 def test_changing_the_estimators_updates_the_url_and_the_table(small):
@@ -49,8 +58,9 @@ def test_changing_the_estimators_updates_the_url_and_the_table(small):
     assert list(at.dataframe[0].value.columns) == ["MC", "Upper CV", "QMC spiral"]
 
 
-def test_the_slice_explainer_follows_the_angles(small):
-    at = small
+def test_the_slice_explainer_follows_the_angles():
+    at = _run({**SMALL, "v_tab": "slice"})
+    assert len(at.get("plotly_chart")) == 4
 
     def slice_value():
         return next(m.value for m in at.metric if "on this slice" in m.label)

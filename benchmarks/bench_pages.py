@@ -1,0 +1,156 @@
+"""Time to first chart of every page against a bare Streamlit page, side by side in one run.
+
+Starts two servers on free loopback ports, ``benchmarks/bare_page.py`` (one 2,048-point
+Scatter3d: the floor set by Streamlit, Plotly and software WebGL) and ``app.py``, and drives
+headless Chromium (Debian's ``/usr/bin/chromium``, software WebGL) through Playwright. For
+each page it measures, in a fresh browser context (a new session) each time:
+
+* ``warm``: the page's default link after the server has served it once (caches shared
+  between sessions are warm, as for any visitor after the first);
+* ``fresh``: the same link with a seed no session has used, so the measures, the reference and
+  the page's computation are all new (what the first visitor of a new pair waits for);
+* ``switch``: inside one session, from Home to the page by its sidebar link.
+
+The clock starts before navigation and stops when the page's first Plotly chart is drawn
+(its ``.main-svg`` exists). Times are medians over ``--repeats``; ratios are to the bare
+page's median, measured in the same loop. Machines are noisy: compare the ratios.
+
+    .venv/bin/python benchmarks/bench_pages.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+PAGES = {"home": ("", "swviz"), "shapes": ("shapes", "Shapes"), "variance": ("variance", "Variance"),
+         "flow": ("flow", "Gradient flow"), "correspondence": ("correspondence", "Correspondences")}
+CHART = "[data-testid='stPlotlyChart'] .main-svg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(script: Path):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError(f"{script.name} never answered its health check")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def first_chart(browser, url: str, timeout_s: float = 180.0) -> float:
+    """Seconds from navigation to the first drawn Plotly chart, in a new browser context."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    try:
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector(CHART, timeout=timeout_s * 1000)
+        return time.perf_counter() - t0
+    finally:
+        ctx.close()
+
+
+def switch_times(browser, base: str, timeout_s: float = 180.0) -> dict[str, float]:
+    """Seconds from a click on a page's sidebar link (starting on Home) to its first chart."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    out = {}
+    try:
+        page.goto(base)
+        page.wait_for_selector(CHART, timeout=timeout_s * 1000)
+        for name, (path, title) in PAGES.items():
+            if not path:
+                continue
+            page.goto(base)  # back to Home in the same session (a full load of Home, not timed)
+            page.wait_for_selector(CHART, timeout=timeout_s * 1000)
+            t0 = time.perf_counter()
+            page.locator(f"[data-testid='stSidebarNav'] a[href$='/{path}']").first.click()
+            page.wait_for_function(
+                """([title, sel]) => {
+                    const h = document.querySelector('h1');
+                    if (!h || !h.innerText.startsWith(title)) return false;
+                    return [...document.querySelectorAll(sel)].some(
+                        e => !e.closest('[data-stale="true"]'));
+                }""", arg=[title, CHART], timeout=timeout_s * 1000)
+            out[name] = time.perf_counter() - t0
+    finally:
+        ctx.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with server(ROOT / "benchmarks" / "bare_page.py") as bare, server(ROOT / "app.py") as app, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        cold = {"bare": first_chart(browser, bare)}
+        for name, (path, _) in PAGES.items():  # the server's first visit of each page (imports, caches)
+            cold[name] = first_chart(browser, f"{app}/{path}")
+        times: dict[str, dict[str, list[float]]] = {k: {"warm": [], "fresh": [], "switch": []}
+                                                   for k in ["bare", *PAGES]}
+        for r in range(args.repeats):
+            times["bare"]["warm"].append(first_chart(browser, bare))
+            for name, (path, _) in PAGES.items():
+                times[name]["warm"].append(first_chart(browser, f"{app}/{path}"))
+                times["bare"]["fresh"].append(first_chart(browser, bare))
+                times[name]["fresh"].append(first_chart(browser, f"{app}/{path}?seed={1000 + r}"))
+            for name, t in switch_times(browser, app).items():
+                times[name]["switch"].append(t)
+        browser.close()
+
+    bare_warm = statistics.median(times["bare"]["warm"])
+    bare_fresh = statistics.median(times["bare"]["fresh"])
+    print(f"first chart, medians of {args.repeats} (bare page: {bare_warm:.2f} s warm, {bare_fresh:.2f} s in the "
+          f"fresh loop; first visits: bare {cold['bare']:.2f} s)")
+    print(f"{'page':<16}{'warm s':>8}{'x bare':>8}{'fresh s':>9}{'x bare':>8}{'switch s':>10}{'x bare':>8}"
+          f"{'1st visit s':>12}")
+    for name in PAGES:
+        w = statistics.median(times[name]["warm"])
+        f = statistics.median(times[name]["fresh"])
+        s = statistics.median(times[name]["switch"]) if times[name]["switch"] else float("nan")
+        s_txt = f"{s:>10.2f}{s / bare_warm:>8.2f}" if s == s else f"{'—':>10}{'':>8}"
+        print(f"{name:<16}{w:>8.2f}{w / bare_warm:>8.2f}{f:>9.2f}{f / bare_fresh:>8.2f}{s_txt}{cold[name]:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
