@@ -54,7 +54,7 @@ def decade_ticks(values) -> tuple[list[float], list[str]]:
 def log_axis(values, **extra) -> dict:
     """A log axis labelled by :func:`decade_ticks` of ``values`` (a dict for ``update_xaxes``/``update_yaxes``)."""
     vals, text = decade_ticks(values)
-    axis = dict(type="log", minor=dict(showgrid=True))
+    axis = dict(type="log")
     if vals:
         axis.update(tickmode="array", tickvals=vals, ticktext=text)
     axis.update(extra)

@@ -111,7 +111,11 @@ def _wrap(text: str, width: int = 110) -> str:
 def _note_subtitle(fig: go.Figure, note: str | None) -> None:
     if note:
         title = fig.layout.title.text or ""
-        fig.update_layout(title_text=f"{title}<br><sup>{_wrap(note)}</sup>")
+        wrapped = _wrap(note)
+        lines = wrapped.count("<br>") + 1
+        # a fixed top margin: the title's automargin does not make room for a multi-line subtitle
+        fig.update_layout(title_text=f"{title}<br><sup>{wrapped}</sup>", title_automargin=False,
+                          margin_t=50 + 18 * lines)
 
 
 def _group_widths(frame: pd.DataFrame, metric: str) -> dict[str, float]:
