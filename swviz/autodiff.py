@@ -60,7 +60,8 @@ def _function():
                 xn, yn, tn = x.detach().numpy(), y.detach().numpy(), theta.detach().numpy()
                 an = None if a is None else a.detach().numpy()
                 bn = None if b is None else b.detach().numpy()
-                values, gx, gy = slice_costs(xn, yn, tn, an, bn, p, grad_x=want_x, grad_y=want_y)
+                values, gx, gy = slice_costs(xn, yn, tn, an, bn, p, grad_x=want_x, grad_y=want_y,
+                                             threads=_THREADS, chunk_bytes=_CHUNK_BYTES)
                 values = torch.from_numpy(values)
                 gx = None if gx is None else torch.from_numpy(gx)
                 gy = None if gy is None else torch.from_numpy(gy)
@@ -97,6 +98,12 @@ def _function():
 
 
 _FN = None
+#: Whether the op's numpy forward spreads chunks over the slice engine's thread pool. Off: next to
+#: torch's own OpenMP threads, which keep spinning after each torch call, the pool's threads
+#: were measured 2x slower than one thread on two cores.
+_THREADS = False
+#: Chunk budget of the op's forward: one chunk for the usual L x n of a flow or a training step.
+_CHUNK_BYTES = 64 * 2**20
 
 
 def slice_wpp(x, y, theta, a=None, b=None, p: float = 2.0):

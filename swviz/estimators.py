@@ -59,8 +59,15 @@ class Moments:
     cov_x, cov_y : (d, d) float
     """
 
-    def __init__(self, x, y, a=None, b=None):
+    def __init__(self, x, y, a=None, b=None, *, fit_y=None):
         self._data = (x, y, a, b)
+        if fit_y is not None:  # the target's (mean, covariance), when a loop holds it fixed
+            self.__dict__["_y"] = fit_y
+
+    @classmethod
+    def fit(cls, z, w=None):
+        """``(mean (d,), covariance (d, d))`` of one measure: points ``z : (n, d)``, weights ``w`` or None."""
+        return cls._fit(z, w)
 
     @classmethod
     def of(cls, x, y, a=None, b=None) -> Moments:

@@ -239,6 +239,7 @@ class _Step:
         self.y = torch.as_tensor(y, dtype=torch.float64, device=device)
         self.b = None if b is None else torch.as_tensor(b, dtype=torch.float64, device=device)
         self.est, self.options, self.loss = est, options, loss
+        self.fit_y = Moments.fit(self.y, self.b) if est.uses_moments else None  # the target is fixed
 
     def __call__(self, V, theta):
         torch = self.torch
@@ -246,7 +247,7 @@ class _Step:
         th = torch.as_tensor(theta, dtype=torch.float64, device=self.device)
         P = self.carrier.atoms(Vt, self.B)
         w = slice_wpp(P, self.y, th, self.aw, self.b, 2.0)
-        value, _ = self.est.combine(w, th, Moments(P, self.y, self.aw, self.b), self.options)
+        value, _ = self.est.combine(w, th, Moments(P, self.y, self.aw, self.b, fit_y=self.fit_y), self.options)
         (grad,) = torch.autograd.grad(value, Vt)
         vel = grad * self.inv_mass
         E = float(value.detach())
