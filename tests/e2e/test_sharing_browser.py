@@ -126,16 +126,19 @@ def test_the_paper_preset_shows_its_values_in_the_browser(app_url, browser, arti
     try:
         page.goto(app_url + "/flow?fest=mc&fsteps=20&fn=64&n=128")
         settle(page)
-        assert page.get_by_label("Directions L").input_value() == "32"
+        def value(label):
+            return page.get_by_role("spinbutton", name=label, exact=True).input_value()
+
+        assert value("Directions L") == "32"
         choose(page, "Preset", "paper")
         page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === '8000')",
                                timeout=60_000)
-        assert page.get_by_label("Directions L").input_value() == "10"
-        assert page.get_by_label("Steps").input_value() == "8000"
-        assert float(page.get_by_label("Step size h").input_value()) == 0.01
-        assert "SW₂" in page.get_by_role("combobox", name="Loss").inner_text() or \
-            "SW₂" in page.locator("[data-testid='stSelectbox']", has_text="Loss").inner_text()
-        assert "SW₂²" not in page.locator("[data-testid='stSelectbox']", has_text="Loss").inner_text()
+        assert value("Directions L") == "10" and value("Steps") == "8000"
+        assert float(value("Step size h")) == 0.01 and value("Particles") == "128"  # capped at the pair's 128
+        box = page.get_by_role("combobox", name="Loss")
+        loss = box.evaluate("e => e.value || e.innerText || e.textContent")
+        assert "SW₂" in loss and "SW₂²" not in loss, loss
+        page.get_by_role("button", name="Run these flows").wait_for(timeout=60_000)  # 24,000 steps wait for a click
         page.screenshot(path=str(artifacts / "flow_paper_preset.png"))
     finally:
         ctx.close()
