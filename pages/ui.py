@@ -332,6 +332,11 @@ def reset_to(values: dict) -> None:
 # --------------------------------------------------------------------------- figures
 
 
+def figure_html(fig) -> str:
+    """A standalone HTML page of ``fig`` with plotly.js embedded (no network needed to open it)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
 def chart(fig, key: str, name: str | None = None, *, html: bool = True, container=None, **kw) -> None:
     """``st.plotly_chart`` with the modebar's camera set to a large PNG, and a standalone HTML download.
 
@@ -343,7 +348,7 @@ def chart(fig, key: str, name: str | None = None, *, html: bool = True, containe
               "toImageButtonOptions": {"format": "png", "filename": f"swviz_{name}", **IMAGE_SIZE}}
     target.plotly_chart(fig, width=kw.pop("width", "stretch"), key=key, config=config, **kw)
     if html:
-        target.download_button("Figure as HTML", data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+        target.download_button("Figure as HTML", data=lambda: figure_html(fig),
                                file_name=f"swviz_{name}.html", mime="text/html", key=f"dl_html_{key}",
                                type="tertiary", icon=":material/download:", on_click="ignore",
                                help="A standalone page with this interactive figure (opens offline). The camera "

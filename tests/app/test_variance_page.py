@@ -88,3 +88,13 @@ def test_a_heavy_study_waits_for_a_click_and_sobol_warns_off_powers_of_two():
     assert any("Run this study" in b.label for b in at.button)
     assert any("Sobol" in w.value for w in at.warning)
     assert not at.dataframe  # nothing computed yet
+
+
+def test_shcv_warns_when_its_L_grid_comes_close_to_its_basis_size():
+    at = _run({**SMALL, "v_est": "mc,shcv-4", "v_Lmin": "16", "v_Lmax": "64"})
+    text = " ".join(w.value for w in at.warning)
+    assert "14 harmonics" in text and "L = 16, 32" in text and "64" not in text.split("L = ")[1].split("(")[0]
+    at = _run({**SMALL, "v_est": "mc,shcv-4", "v_Lmin": "64", "v_Lmax": "128"})
+    assert not any("harmonics" in w.value for w in at.warning)  # 64 >= 4 x 15
+    at = _run({**SMALL, "v_est": "mc,ucv", "v_Lmin": "16", "v_Lmax": "32"})
+    assert not any("harmonics" in w.value for w in at.warning)
