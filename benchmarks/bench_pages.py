@@ -9,7 +9,8 @@ each page it measures, in a fresh browser context (a new session) each time:
   between sessions are warm, as for any visitor after the first);
 * ``fresh``: the same link with a seed no session has used, so the measures, the reference and
   the page's computation are all new (what the first visitor of a new pair waits for);
-* ``switch``: inside one session, from Home to the page by its sidebar link.
+* ``switch``: inside one session, from Home to the page by its sidebar link, until a chart of that page
+  (by its key) is drawn.
 
 The clock starts before navigation and stops when the page's first Plotly chart is drawn
 (its ``.main-svg`` exists). Times are medians over ``--repeats``; ratios are to the bare
@@ -35,9 +36,15 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
-PAGES = {"home": ("", "swviz"), "shapes": ("shapes", "Shapes"), "variance": ("variance", "Variance"),
-         "flow": ("flow", "Gradient flow"), "correspondence": ("correspondence", "Correspondences")}
+#: page -> (URL path, prefix of its charts' keys: Streamlit gives each keyed chart the class st-key-<key>)
+PAGES = {"home": ("", "home_"), "shapes": ("shapes", "shapes_"), "variance": ("variance", "v_"),
+         "flow": ("flow", "flow_"), "correspondence": ("correspondence", "corr_")}
 CHART = "[data-testid='stPlotlyChart'] .main-svg"
+
+
+def page_chart(prefix: str) -> str:
+    """A drawn chart of the page whose chart keys start with ``prefix`` (not a stale one of the last page)."""
+    return f"[class*='st-key-{prefix}'] {CHART}"
 
 
 def _free_port() -> int:
@@ -94,20 +101,14 @@ def switch_times(browser, base: str, timeout_s: float = 180.0) -> dict[str, floa
     try:
         page.goto(base)
         page.wait_for_selector(CHART, timeout=timeout_s * 1000)
-        for name, (path, title) in PAGES.items():
+        for name, (path, prefix) in PAGES.items():
             if not path:
                 continue
             page.goto(base)  # back to Home in the same session (a full load of Home, not timed)
             page.wait_for_selector(CHART, timeout=timeout_s * 1000)
             t0 = time.perf_counter()
             page.locator(f"[data-testid='stSidebarNav'] a[href$='/{path}']").first.click()
-            page.wait_for_function(
-                """([title, sel]) => {
-                    const h = document.querySelector('h1');
-                    if (!h || !h.innerText.startsWith(title)) return false;
-                    return [...document.querySelectorAll(sel)].some(
-                        e => !e.closest('[data-stale="true"]'));
-                }""", arg=[title, CHART], timeout=timeout_s * 1000)
+            page.wait_for_selector(page_chart(prefix), timeout=timeout_s * 1000)
             out[name] = time.perf_counter() - t0
     finally:
         ctx.close()

@@ -170,18 +170,31 @@ st.dataframe(table, column_config={
 if curves:
     ui.chart(pck_figure(curves), "corr_pck")
 
-shown = ui.select("Show the map of", list(results), "cview", next(iter(results)),
-                  format_func=lambda m: swviz.CORRESPONDENCE_METHODS[m].title)
-r = results[shown]
-st.subheader("Matches")
-st.caption(f"The target is shifted to the right of the source; {min(int(n_lines), len(x))} seeded matches of "
-           f"{len(x):,}, each line in the colour of its source point's position.")
-ui.chart(lines_figure(x, y, r.target_index, n_lines=int(n_lines), seed=int(seed)), "corr_lines")
-st.subheader("Colour transfer")
-st.caption("Source points coloured by position (x, y, z → red, green, blue); each target point takes the colour of "
-           "the source point(s) sent to it (grey when none is). A good map carries the gradient over smoothly.")
-meshes = source.shape is not None and target.shape is not None and source.shape.is_mesh and target.shape.is_mesh
-on_surface = meshes and ui.toggle("Colour the surfaces", "csurf", True,
-                                  help="Each mesh vertex takes the colour of its nearest matched point.")
-ui.chart(colour_transfer_figure(x, y, r.target_index, source_shape=source.shape if on_surface else None,
-                                target_shape=target.shape if on_surface else None), "corr_colour")
+MAP_VIEWS = {"matches": "Matches", "colour": "Colour transfer"}
+
+
+@st.fragment
+def map_views() -> None:
+    """One map, one view at a time: changing the method shown, the view or its toggle reruns only this part."""
+    shown = ui.select("Show the map of", list(results), "cview", next(iter(results)),
+                      format_func=lambda m: swviz.CORRESPONDENCE_METHODS[m].title)
+    r = results[shown]
+    tabs, view = ui.tabs(MAP_VIEWS, "cmap")
+    with tabs[view]:
+        if view == "matches":
+            st.caption(f"The target is shifted to the right of the source; {min(int(n_lines), len(x))} seeded "
+                       f"matches of {len(x):,}, each line in the colour of its source point's position.")
+            ui.chart(lines_figure(x, y, r.target_index, n_lines=int(n_lines), seed=int(seed)), "corr_lines")
+        else:
+            st.caption("Source points coloured by position (x, y, z → red, green, blue); each target point takes the "
+                       "colour of the source point(s) sent to it (grey when none is). A good map carries the gradient "
+                       "over smoothly.")
+            meshes = (source.shape is not None and target.shape is not None and source.shape.is_mesh
+                      and target.shape.is_mesh)
+            on_surface = meshes and ui.toggle("Colour the surfaces", "csurf", True,
+                                              help="Each mesh vertex takes the colour of its nearest matched point.")
+            ui.chart(colour_transfer_figure(x, y, r.target_index, source_shape=source.shape if on_surface else None,
+                                            target_shape=target.shape if on_surface else None), "corr_colour")
+
+
+map_views()

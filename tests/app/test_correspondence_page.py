@@ -28,12 +28,12 @@ def test_default_page_and_the_deformed_pair_shortcut():
     assert list(table.index) == ["Exact assignment", "BSP-OT bijection", "min-SWGG (best slice)"]
     assert table["× optimal"].iloc[0] == 1 and (table["× optimal"] >= 1 - 1e-12).all()
     assert "mean error / √area" not in table.columns  # sphere -> torus: no ground truth
-    assert len(at.get("plotly_chart")) == 2  # lines and colour transfer
+    assert [c.key for c in at.get("plotly_chart")] == ["corr_lines"]  # the open view only
     at.button(key="w_cuse").click().run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert "mean error / √area" in table.columns and (table["mean error / √area"] < 0.3).all()
-    assert len(at.get("plotly_chart")) == 3  # and the PCK curves
+    assert [c.key for c in at.get("plotly_chart")] == ["corr_pck", "corr_lines"]  # and the PCK curves
     assert _qp(at, "src") == "bar" and _qp(at, "tgt") == "bar (bent)"
 
 
@@ -66,3 +66,8 @@ def test_no_method_asks_for_one():
     at = _page({"cn": "100"})
     at.multiselect(key="w_cmeth").set_value([]).run()
     assert not at.exception and at.info and not at.dataframe
+
+
+def test_the_colour_transfer_view_opens_from_the_url():
+    at = _page({"cn": "100", "cmeth": "bspot", "cmap": "colour"})
+    assert [c.key for c in at.get("plotly_chart")] == ["corr_colour"] and _qp(at, "cmap") == "colour"
