@@ -42,7 +42,12 @@ class Correspondence:
     bijective : bool
         True when ``target_index`` is a permutation (every target atom used once).
     plan : (n, m) float or None
-        The soft plan of ``emd`` / ``sinkhorn`` when asked for with ``return_plan=True``.
+        The soft plan of ``emd`` / ``sinkhorn`` (with ``return_plan=True``) or of ``fmap-sw``'s
+        entropic refinement (when both meshes have at most its ``max_points`` vertices).
+    stages : dict
+        Seconds per stage (``laplacian``, ``eigenpairs``, ``descriptors``, ``fmap``, ``zoomout``,
+        ``sw_align``, ``sinkhorn`` for the spectral methods of :func:`correspond_meshes`;
+        ``solve`` for the others).
     """
 
     target_index: np.ndarray
@@ -51,6 +56,7 @@ class Correspondence:
     method: str
     bijective: bool
     plan: np.ndarray | None = field(default=None, repr=False)
+    stages: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -245,7 +251,7 @@ def correspond(x, y, a=None, b=None, *, method: str = "assignment", seed=0, **op
     seconds = time.perf_counter() - t0
     index = np.asarray(index, dtype=np.int64)
     bijective = x.shape[0] == y.shape[0] and np.unique(index).size == index.size
-    return Correspondence(index, map_cost(x, y, index, a), seconds, method, bool(bijective), plan)
+    return Correspondence(index, map_cost(x, y, index, a), seconds, method, bool(bijective), plan, {"solve": seconds})
 
 
 def score(source_points, target_points, target_index, true_index, area=None) -> dict:
@@ -291,3 +297,213 @@ def pck(errors, thresholds) -> np.ndarray:
     if e.size == 0 or not np.all(np.isfinite(e)) or not np.all(np.isfinite(t)):
         raise InputError("pck needs a non-empty, finite array of errors and finite thresholds")
     return (e[:, None] <= t[None, :]).mean(0)
+
+
+# --------------------------------------------------------------------------- meshes: intrinsic maps and scores
+#
+# The spectral methods follow Le et al., "Integrating Efficient Optimal Transport and Functional
+# Maps For Unsupervised Shape Correspondence Learning" (CVPR 2024) per pair, with descriptor
+# features (WKS, HKS) in place of the paper's learned ones; the pieces are in swviz.spectral and
+# swviz.fmaps.
+
+
+@dataclass(frozen=True)
+class MeshMethod:
+    """One entry of :data:`MESH_METHODS`.
+
+    intrinsic : bool
+        Needs a connected triangle mesh (the Laplace-Beltrami eigenbasis); extrinsic methods
+        match vertex positions and run on point clouds too.
+    """
+
+    name: str
+    title: str
+    description: str
+    intrinsic: bool
+    options: tuple[str, ...] = ()
+
+
+_FMAP_OPTIONS = ("k", "k0", "n_wks", "n_hks", "alpha", "rho", "starts", "zoomout", "zoomout_step",
+                 "zoomout_points")
+_SW_OPTIONS = ("gamma", "beta", "n_projections", "n_steps", "lr", "epsilons", "sinkhorn_iter", "max_points")
+
+MESH_METHODS: Mapping[str, MeshMethod] = MappingProxyType({m.name: m for m in [
+    MeshMethod("fmap", "Functional map (+ ZoomOut)",
+               "least squares on WKS/HKS descriptors with Laplacian commutativity at size k0, grown to k by "
+               "ZoomOut (zoomout=False keeps the least-squares map); point map by nearest neighbours in the "
+               "spectral embedding", True, _FMAP_OPTIONS),
+    MeshMethod("fmap-sw", "Functional map + SW alignment + Sinkhorn",
+               "the functional map, then the functional-map energies plus a sliced Wasserstein alignment of the "
+               "area-weighted spectral embeddings minimised with torch, then entropic OT (Sinkhorn, decreasing "
+               "epsilon) into a point map (Le et al., CVPR 2024)", True, _FMAP_OPTIONS + _SW_OPTIONS),
+    *[MeshMethod(m.name, m.title, m.description + " (on the vertex positions)", False, m.options)
+      for m in _ALL],
+]})
+
+
+def _spectral(obj, name):
+    from .spectral import SpectralMesh, spectral_mesh
+
+    if isinstance(obj, SpectralMesh):
+        return obj
+    v, f = _mesh_arrays(obj, name)
+    if f is None:
+        raise InputError(f"{name} is a point cloud: the spectral methods ({', '.join(_intrinsic_names())}) need a "
+                         "triangle mesh; the extrinsic methods run on point clouds")
+    return spectral_mesh(v, f, name)
+
+
+def _intrinsic_names():
+    return [m for m, spec in MESH_METHODS.items() if spec.intrinsic]
+
+
+def _mesh_arrays(obj, name):
+    """``(vertices (n, 3), faces (m, 3) or None)`` from a Shape, a SpectralMesh or a ``(vertices, faces)`` pair."""
+    from .shapes.shape import Shape
+    from .spectral import SpectralMesh
+
+    if isinstance(obj, SpectralMesh):
+        return obj.vertices, obj.faces
+    if isinstance(obj, Shape):
+        return obj.vertices, obj.faces
+    if isinstance(obj, tuple) and len(obj) == 2:
+        return np.asarray(obj[0], dtype=np.float64), (None if obj[1] is None else np.asarray(obj[1]))
+    raise InputError(f"{name} must be a swviz Shape or a (vertices, faces) pair; got {type(obj).__name__}")
+
+
+def prepare_mesh(obj, name: str = "mesh"):
+    """The :class:`swviz.spectral.SpectralMesh` of a Shape or ``(vertices, faces)`` pair (checked; see
+    :func:`swviz.spectral.spectral_mesh`). Pass it to :func:`correspond_meshes` and the scores to
+    share its Laplacian, eigenbasis and heat-method factorisations between calls."""
+    return _spectral(obj, name)
+
+
+def _extrinsic_start(sx, sy):
+    """Nearest-neighbour map between the vertex sets, each centred at its area centroid."""
+    cx = sx.mass @ sx.vertices
+    cy = sy.mass @ sy.vertices
+    return cKDTree(sy.vertices - cy).query(sx.vertices - cx)[1].astype(np.int64)
+
+
+def _fmap_method(sx, sy, rng, stages, *, sw, k=50, k0=10, n_wks=32, n_hks=16, alpha=1e-3, rho=1e-2,
+                 starts=("descriptors", "extrinsic"), zoomout=True, zoomout_step=1, zoomout_points=1500,
+                 gamma=10.0, beta=1.0, n_projections=64, n_steps=100, lr=0.01, epsilons=(0.1, 0.03, 0.01),
+                 sinkhorn_iter=200, max_points=2000):
+    from . import fmaps
+
+    k = check_count(k, "k")
+    k0 = check_count(k0, "k0")
+    if not 2 <= k0 <= k:
+        raise InputError(f"k0 must be between 2 and k = {k}; got {k0}")
+    for m in (sx, sy):
+        if k >= m.n:
+            raise InputError(f"k = {k} eigenfunctions need more than {k} vertices; {m.n} given")
+    unknown = sorted(set(starts) - {"descriptors", "extrinsic"})
+    if not starts or unknown:
+        raise InputError(f"starts must be a non-empty subset of ('descriptors', 'extrinsic'); got {starts!r}")
+    ex, px = sx.eigenbasis(k)
+    ey, py = sy.eigenbasis(k)
+    stages["laplacian"] = sx.seconds["laplacian"] + sy.seconds["laplacian"]
+    stages["eigenpairs"] = sx.seconds["eigenpairs"] + sy.seconds["eigenpairs"]
+    t0 = time.perf_counter()
+    Ax = (px * sx.mass[:, None]).T @ sx.descriptors(k, n_wks, n_hks)  # (k, q) descriptor coefficients
+    Ay = (py * sy.mass[:, None]).T @ sy.descriptors(k, n_wks, n_hks)
+    stages["descriptors"] = time.perf_counter() - t0
+    rows = None if sx.n <= zoomout_points else np.sort(rng.choice(sx.n, int(zoomout_points), replace=False))
+    # every start: least squares at k0, ZoomOut to k, scored by the energy of its point map's functional map
+    best, t_fmap, t_zoom = None, 0.0, 0.0
+    for start in starts:
+        t0 = time.perf_counter()
+        prior = None
+        if start == "extrinsic":
+            prior = fmaps.fmap_from_pointmap(_extrinsic_start(sx, sy), px, py, sx.mass, k0, k0)
+        C = fmaps.fmap_least_squares(Ax[:k0], Ay[:k0], ex[:k0], ey[:k0], alpha, prior, rho)
+        t1 = time.perf_counter()
+        Cz = fmaps.zoomout(C, px, py, sx.mass, k, zoomout_step, rows)
+        idx = fmaps.pointmap_from_fmap(Cz, px, py, rows)
+        energy = fmaps.fmap_energy(fmaps.fmap_from_pointmap(idx, px, py, sx.mass, k, k, rows), Ax, Ay, ex, ey,
+                                   alpha, beta=1.0)
+        t_fmap, t_zoom = t_fmap + t1 - t0, t_zoom + time.perf_counter() - t1
+        if best is None or energy < best[0]:
+            best = (energy, C, Cz, start)
+    stages["fmap"] = t_fmap
+    stages["zoomout"] = t_zoom
+    _, C, Cz, start = best
+    plan = None
+    if not sw:
+        t0 = time.perf_counter()
+        index = fmaps.pointmap_from_fmap(Cz if zoomout else C, px, py)
+        stages["pointmap"] = time.perf_counter() - t0
+        return index, plan, {"start": start}
+    t0 = time.perf_counter()
+    C, info = fmaps.sw_align(Cz, Ax, Ay, ex, ey, px, py, sx.mass, sy.mass, alpha=alpha, beta=beta, gamma=gamma,
+                             n_projections=n_projections, n_steps=n_steps, lr=lr, seed=rng)
+    stages["sw_align"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    index, plan, C = fmaps.sinkhorn_refine(C, px, py, sx.mass, sy.mass, epsilons=tuple(epsilons),
+                                           max_iter=sinkhorn_iter, max_points=max_points, seed=rng)
+    stages["sinkhorn"] = time.perf_counter() - t0
+    return index, plan, {"start": start}
+
+
+def correspond_meshes(source, target, *, method: str = "fmap-sw", seed=0, **options) -> Correspondence:
+    """A map from each source vertex to a target vertex, by an intrinsic (spectral) or extrinsic method.
+
+    Parameters
+    ----------
+    source, target : Shape, (vertices (n, 3), faces (m, 3)) or SpectralMesh
+        Meshes (point clouds only for the extrinsic methods). A :class:`~swviz.spectral.SpectralMesh`
+        from :func:`prepare_mesh` keeps its Laplacian and eigenbasis between calls.
+    method : str
+        A key of :data:`MESH_METHODS`: ``"fmap"``, ``"fmap-sw"``, or any extrinsic method of
+        :data:`METHODS` applied to the vertex positions with uniform weights.
+    seed : int, numpy.random.Generator or None
+    **options
+        Spectral methods: ``k`` (basis size, 50), ``k0`` (size of the least-squares map, 10),
+        ``n_wks`` (32), ``n_hks`` (16), ``alpha`` (commutativity, 1e-3), ``starts`` and ``rho``
+        (see below), ``zoomout`` (True), ``zoomout_step`` (1), ``zoomout_points`` (vertices used
+        by ZoomOut's point maps, 1500). ``fmap-sw`` also: ``gamma`` (weight of SW, 10), ``beta``
+        (orthogonality, 1), ``n_projections`` (64), ``n_steps`` (100), ``lr`` (0.01),
+        ``epsilons`` (the Sinkhorn schedule relative to the mean cost, (0.1, 0.03, 0.01)),
+        ``sinkhorn_iter`` (200), ``max_points`` (2000). Extrinsic methods: their own options.
+
+    Returns
+    -------
+    Correspondence
+        ``target_index`` (n,) int, ``cost`` (of the vertex positions, as :func:`correspond`),
+        ``stages`` (seconds per stage; the Laplacian and eigenpairs are timed once per mesh,
+        when computed), ``plan`` for ``fmap-sw`` on meshes of at most ``max_points`` vertices.
+
+    Notes
+    -----
+    Symmetric shapes: intrinsic descriptors cannot tell a shape from its mirror or end-to-end
+    flip (every symmetric descriptor projects to zero on the eigenfunctions the symmetry flips).
+    The spectral methods therefore try every start in ``starts``: ``"descriptors"`` (the plain
+    least-squares map) and ``"extrinsic"`` (the same problem pulled, with weight ``rho``,
+    towards the functional map of the nearest-neighbour map between the centred vertex sets,
+    which decides only the directions the descriptors leave free), grow each by ZoomOut and
+    keep the one whose point map has the lower functional-map energy (descriptors,
+    commutativity and orthogonality). For shapes given in unrelated poses use
+    ``starts=("descriptors",)``.
+    """
+    if method not in MESH_METHODS:
+        raise InputError(f"unknown mesh correspondence method {method!r}; choose one of: {', '.join(MESH_METHODS)}")
+    spec = MESH_METHODS[method]
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise InputError(f"method {method!r} takes no option(s) {', '.join(unknown)}; its options are: "
+                         f"{', '.join(spec.options) or 'none'}")
+    if not spec.intrinsic:
+        vx, _ = _mesh_arrays(source, "source")
+        vy, _ = _mesh_arrays(target, "target")
+        return correspond(vx, vy, method=method, seed=seed, **options)
+    sx, sy = _spectral(source, "source"), _spectral(target, "target")
+    rng = rng_from(seed)
+    if method == "fmap-sw":
+        import ot  # noqa: F401 - POT's first import (it loads torch) is not the method's time
+    stages: dict[str, float] = {}
+    index, plan, _ = _fmap_method(sx, sy, rng, stages, sw=method == "fmap-sw", **options)
+    index = np.asarray(index, dtype=np.int64)
+    bijective = sx.n == sy.n and np.unique(index).size == index.size
+    return Correspondence(index, map_cost(sx.vertices, sy.vertices, index), float(sum(stages.values())), method,
+                          bool(bijective), plan, stages)
