@@ -56,6 +56,7 @@ __all__ = [
     "FIELDS",
     "LOSSES",
     "OPTIONS",
+    "EXAMPLES",
     "DeformResult",
     "LossTerm",
     "StopDeformation",
@@ -63,6 +64,7 @@ __all__ = [
     "chamfer",
     "deform",
     "degenerate_faces",
+    "example",
     "face_normals",
     "flipped_faces",
     "integrate",
@@ -119,6 +121,33 @@ OPTIONS = MappingProxyType({
 NN_METHODS = ("kdtree", "torch")
 _CHUNK_ELEMENTS = 1 << 22  # distance-matrix entries per chunk of the exact torch nearest neighbours (32 MiB)
 _DEGENERATE_QUALITY = 1e-3  # 4 sqrt(3) area / sum of squared edges below this: a degenerate face
+
+
+EXAMPLES = MappingProxyType({
+    "sphere-jack": "a sphere (642 vertices) onto the jack: deep concavities between three rods",
+    "sphere-peanut": "a sphere (642 vertices) onto the peanut: a waist to reach into",
+    "bar-bent": "the bar onto its bent copy: a template onto a deformed copy of itself (same vertex order)",
+})
+
+
+def example(name: str) -> tuple[Shape, Shape]:
+    """The (source, target) meshes of :data:`EXAMPLES` ``name``.
+
+    The spheres are trimesh's icosphere with 3 subdivisions (642 vertices, 1,280 faces),
+    coarse enough for an interactive neural ODE; the targets are library meshes.
+    """
+    from .shapes import library_shape
+
+    if name not in EXAMPLES:
+        raise InputError(f"unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}")
+    if name == "bar-bent":
+        return library_shape("bar"), library_shape("bar (bent)")
+    import trimesh
+
+    ico = trimesh.creation.icosphere(3)
+    source = Shape("sphere (642 vertices)", np.asarray(ico.vertices), np.asarray(ico.faces), "library",
+                   "deform-example:icosphere3")
+    return source, library_shape(name.split("-")[1])
 
 
 class StopDeformation(Exception):  # noqa: N818 - a signal, not an error
@@ -181,6 +210,13 @@ class DeformResult:
     def to_shape(self, name: str = "deformed") -> Shape:
         """The deformed mesh as a :class:`~swviz.shapes.Shape` (source faces, vertex order kept)."""
         return Shape(name, self.final, self.faces, origin="upload", key=f"deform:{name}:{id(self)}")
+
+    def export(self, fmt: str = "ply") -> bytes:
+        """The deformed mesh as a file: ``fmt`` "ply" (binary) or "obj" (text), written by trimesh."""
+        if fmt not in ("ply", "obj"):
+            raise InputError(f"unknown mesh format {fmt!r}; choose 'ply' or 'obj'")
+        data = self.to_shape().to_trimesh().export(file_type=fmt)
+        return data.encode() if isinstance(data, str) else bytes(data)
 
     def flow(self, points, reverse: bool = False) -> np.ndarray:
         """Points carried by the final field: ``(K + 1, p, 3) float`` at ``times`` (backwards in time if ``reverse``).
