@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/variance.py", title="Variance", icon=":material/show_chart:", url_path="variance"),
     st.Page("pages/flow.py", title="Gradient flow", icon=":material/animation:", url_path="flow"),
     st.Page("pages/correspondence.py", title="Correspondence", icon=":material/share:", url_path="correspondence"),
+    st.Page("pages/deformation.py", title="Deformation", icon=":material/transform:", url_path="deformation"),
 ]
 
 page = st.navigation(PAGES)
