@@ -507,3 +507,183 @@ def correspond_meshes(source, target, *, method: str = "fmap-sw", seed=0, **opti
     bijective = sx.n == sy.n and np.unique(index).size == index.size
     return Correspondence(index, map_cost(sx.vertices, sy.vertices, index), float(sum(stages.values())), method,
                           bool(bijective), plan, stages)
+
+
+# --------------------------------------------------------------------------- mesh scores
+
+
+def geodesic_error(target, predicted_index, true_index, *, chunk: int = 256) -> np.ndarray:
+    """Per-source-vertex geodesic error of a map, normalised by ``sqrt(area)`` of the target: ``(n,) float``.
+
+    ``errors[i] = d_geo(y_pred(i), y_true(i)) / sqrt(area(target))``, the shape-matching convention
+    (Kim, Lipman & Funkhouser, "Blended Intrinsic Maps", SIGGRAPH 2011). Distances by the heat
+    method (:func:`swviz.spectral.heat_geodesics_batch`), from each distinct true vertex of a
+    mismatched source vertex (exact hits cost nothing).
+
+    target : Shape, (vertices, faces) or SpectralMesh
+    predicted_index, true_index : (n,) int
+    """
+    from .spectral import heat_geodesics_batch
+
+    ty = _spectral(target, "target")
+    idx = []
+    for arr, name in ((predicted_index, "predicted_index"), (true_index, "true_index")):
+        v = np.asarray(arr)
+        if v.ndim != 1 or not np.issubdtype(v.dtype, np.integer):
+            raise InputError(f"{name} must be a (n,) int array; got {v.dtype} {v.shape}")
+        if v.size and (v.min() < 0 or v.max() >= ty.n):
+            raise InputError(f"{name} must index the {ty.n} target vertices; got values in [{v.min()}, {v.max()}]")
+        idx.append(v.astype(np.int64))
+    pred, true = idx
+    if pred.shape != true.shape:
+        raise InputError(f"predicted_index {pred.shape} and true_index {true.shape} must have the same length")
+    errors = np.zeros(pred.size)
+    miss = np.flatnonzero(pred != true)
+    sources = np.unique(true[miss])
+    for s0 in range(0, sources.size, chunk):
+        block = sources[s0:s0 + chunk]
+        D = heat_geodesics_batch(ty, block, chunk=chunk)  # (b, n_y)
+        sel = miss[np.isin(true[miss], block)]
+        errors[sel] = D[np.searchsorted(block, true[sel]), pred[sel]]
+    return errors / np.sqrt(ty.area)
+
+
+def bijectivity(target_index, n_target: int) -> float:
+    """Fraction of the ``n_target`` target vertices reached by the map (1 for a bijection between equal sizes)."""
+    t = np.asarray(target_index, dtype=np.int64)
+    return float(np.unique(t).size / int(n_target))
+
+
+def dirichlet_smoothness(source, target, target_index) -> float:
+    """Dirichlet energy of the target's coordinates pulled back to the source, relative to an isometry.
+
+    ``E = sum_c f_c^T W_x f_c / 2`` with ``f = Y[target_index] / sqrt(area_y)`` and ``W_x`` the
+    source's cotangent stiffness on its unit-area copy. For the identity map (or any isometry)
+    the coordinate functions have energy ``2 area``, so ``E = 1``; a map that tears or folds
+    has larger energy (a smooth stretch changes it little).
+    """
+    sx, sy = _spectral(source, "source"), _spectral(target, "target")
+    t = np.asarray(target_index, dtype=np.int64)
+    if t.shape != (sx.n,) or t.min() < 0 or t.max() >= sy.n:
+        raise InputError(f"target_index must be (n,) = ({sx.n},) indices into the {sy.n} target vertices")
+    f = sy.vertices[t] / np.sqrt(sy.area)  # (n_x, 3)
+    return float(np.einsum("ic,ic->", f, sx.stiffness @ f) / 2.0)
+
+
+# --------------------------------------------------------------------------- ground truth beyond the bar
+
+GROUND_TRUTH_DEFORMATIONS = {
+    "bend": "bent along its long axis (stretches the outer side)",
+    "twist": "twisted about its long axis",
+    "taper": "tapered along its long axis",
+    "perturb": "smoothly, non-rigidly perturbed",
+    "isometric bend": "bent with the curvature capped so that edge lengths change by at most max_strain",
+    "rigid": "a random rotation and translation",
+}
+
+
+def deformed_copy(shape, kind: str, amount: float = 1.0, *, seed=0, permute: bool = True,
+                  max_strain: float = 0.03):
+    """A deformed copy of any 3D mesh with shuffled vertices, and the true map: ``(target Shape, true_index (n,))``.
+
+    ``true_index[i]`` is the target vertex that source vertex ``i`` became. ``kind`` is a key of
+    :data:`GROUND_TRUTH_DEFORMATIONS`: the deformations of :func:`swviz.shapes.deform` (bend,
+    twist, taper, perturb), a near-isometric bend (the ``bend`` of :func:`~swviz.shapes.deform`
+    through the angle at which the fibre farthest from the centre line stretches by
+    ``max_strain``: edge lengths change by at most that fraction), or a rigid motion. With
+    ``permute`` the vertices are shuffled (seeded) and the faces renumbered, so nothing can be
+    read from the vertex order.
+    """
+    from .shapes.deform import deform
+    from .shapes.shape import Shape
+
+    if not isinstance(shape, Shape):
+        v, f = _mesh_arrays(shape, "shape")
+        shape = Shape("mesh", v, f)
+    if not shape.is_mesh or shape.dim != 3:
+        raise InputError(f"deformed copies need a 3D mesh; {shape.name!r} is a {shape.dim}D point cloud")
+    if kind not in GROUND_TRUTH_DEFORMATIONS:
+        raise InputError(f"unknown deformation {kind!r}; choose one of: {', '.join(GROUND_TRUTH_DEFORMATIONS)}")
+    rng = rng_from(seed)
+    v = shape.vertices
+    if kind == "isometric bend":
+        strain = float(max_strain)
+        if not 0 < strain < 0.5:
+            raise InputError(f"max_strain must be in (0, 0.5); got {max_strain}")
+        lo, hi = v.min(0), v.max(0)
+        ext = np.sort(hi - lo)[::-1]  # long axis, bending axis (as in swviz.shapes.deform)
+        radius = (ext[1] / 2) / strain  # the outer fibre, ext[1] / 2 from the centre line, stretches by strain
+        moved = deform(v, "bend", min(1.5, float(amount) * ext[0] / (radius * np.pi / 2)))
+    elif kind == "rigid":
+        from scipy.spatial.transform import Rotation
+
+        R = Rotation.random(random_state=np.random.default_rng(rng.integers(2**31 - 1))).as_matrix()
+        moved = v @ R.T + rng.normal(size=3) * float(np.ptp(v, axis=0).max()) * amount
+    else:
+        moved = deform(v, kind, amount, seed=rng)
+    n = len(v)
+    perm = rng.permutation(n) if permute else np.arange(n)  # target vertex j is source vertex perm[j]
+    true = np.argsort(perm)
+    target = Shape(f"{shape.name} ({kind}{', shuffled' if permute else ''})", moved[perm], true[shape.faces],
+                   shape.origin, f"{shape.key}|gt:{kind}:{amount}:{permute}")
+    return target, true
+
+
+# --------------------------------------------------------------------------- segmentation transfer
+
+
+def spectral_segments(mesh, n_segments: int = 6, *, seed=0) -> np.ndarray:
+    """A segmentation of a mesh: k-means of its spectral embedding, ``(n,) int`` labels in ``[0, n_segments)``.
+
+    The embedding is the first ``n_segments`` non-constant eigenfunctions divided by the square
+    root of their eigenvalues (the commute-time embedding), clustered by k-means++ (scipy).
+    """
+    from scipy.cluster.vq import kmeans2
+
+    sm = _spectral(mesh, "mesh")
+    k = check_count(n_segments, "n_segments")
+    if not 2 <= k <= 30:
+        raise InputError(f"n_segments must be between 2 and 30; got {k}")
+    evals, evecs = sm.eigenbasis(k + 1)
+    emb = evecs[:, 1:] / np.sqrt(np.maximum(evals[1:], 1e-12))
+    _, labels = kmeans2(emb, k, minit="++", seed=np.random.default_rng(rng_from(seed).integers(2**31 - 1)))
+    return labels.astype(np.int64)
+
+
+def transfer_labels(labels, target_index, target) -> np.ndarray:
+    """Carry per-vertex source labels to the target through a map: ``(n_target,) int``.
+
+    Each target vertex takes the most frequent label among the source vertices sent to it;
+    target vertices no source vertex reaches take the label of the nearest reached one.
+    """
+    lab = np.asarray(labels)
+    t = np.asarray(target_index, dtype=np.int64)
+    if lab.shape != t.shape or not np.issubdtype(lab.dtype, np.integer):
+        raise InputError(f"labels must be (n,) int like target_index {t.shape}; got {lab.dtype} {lab.shape}")
+    vy, _ = _mesh_arrays(target, "target")
+    k = int(lab.max()) + 1
+    votes = np.zeros((len(vy), k))
+    np.add.at(votes, (t, lab), 1.0)
+    out = votes.argmax(1)
+    hit = votes.sum(1) > 0
+    if not hit.all():
+        near = cKDTree(vy[hit]).query(vy[~hit])[1]
+        out[~hit] = out[hit][near]
+    return out.astype(np.int64)
+
+
+def read_labels_csv(data: bytes, n_vertices: int) -> np.ndarray:
+    """Per-vertex labels from a CSV/text file: one integer per line (the last column if several), ``(n,) int``."""
+    import io
+
+    try:
+        arr = np.loadtxt(io.StringIO(data.decode("utf-8", errors="strict")), delimiter=",", ndmin=2,
+                         comments="#")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"labels: could not read the CSV as numbers: {exc}") from None
+    col = arr[:, -1]
+    if len(col) != n_vertices:
+        raise InputError(f"labels: the file has {len(col)} rows but the source mesh has {n_vertices} vertices")
+    if not np.all(np.isfinite(col)) or np.any(col != np.round(col)) or col.min() < 0 or col.max() > 255:
+        raise InputError("labels must be integers between 0 and 255")
+    return col.astype(np.int64)

@@ -30,8 +30,8 @@ import numpy as np
 
 from ._validation import InputError, check_count
 
-__all__ = ["fmap_energy", "fmap_from_pointmap", "fmap_least_squares", "nearest_rows", "pointmap_from_fmap", "sinkhorn_refine",
-           "sw_align", "sw_alignment_loss", "zoomout"]
+__all__ = ["fmap_energy", "fmap_from_pointmap", "fmap_least_squares", "nearest_rows", "pointmap_from_fmap",
+           "sinkhorn_refine", "sw_align", "sw_alignment_loss", "zoomout"]
 
 
 def fmap_least_squares(A_x: np.ndarray, A_y: np.ndarray, evals_x: np.ndarray, evals_y: np.ndarray,
@@ -72,7 +72,7 @@ def fmap_least_squares(A_x: np.ndarray, A_y: np.ndarray, evals_x: np.ndarray, ev
 
 
 def fmap_energy(C, A_x, A_y, evals_x, evals_y, alpha=1e-3, beta=0.0) -> float:
-    """Value of ``|C A_x - A_y|^2 + alpha |C L_x - L_y C|^2 + beta |C^T C - I|^2`` (eigenvalues scaled as in the solve)."""
+    """``|C A_x - A_y|^2 + alpha |C L_x - L_y C|^2 + beta |C^T C - I|^2`` (eigenvalues scaled as in the solve)."""
     scale = max(float(evals_x[-1]), float(evals_y[-1]), 1e-12)
     lx, ly = np.asarray(evals_x) / scale, np.asarray(evals_y) / scale
     e = float(((C @ A_x - A_y) ** 2).sum()) + alpha * float((C**2 * (lx[None, :] - ly[:, None]) ** 2).sum())
@@ -148,7 +148,7 @@ def zoomout(C: np.ndarray, phi_x: np.ndarray, phi_y: np.ndarray, mass_x: np.ndar
 
 
 def sw_alignment_loss(C, emb_x, emb_y, mass_x, mass_y, *, n_projections=64, seed=None, directions=None):
-    """The SW alignment term: ``SW_2^2`` between ``sum_i m^x_i delta_{(Phi_x C^T)_i}`` and ``sum_j m^y_j delta_{Phi_y,j}``.
+    """The SW alignment term: ``SW_2^2(sum_i m^x_i delta_{(Phi_x C^T)_i}, sum_j m^y_j delta_{Phi_y,j})``.
 
     Le et al., CVPR 2024, sec. 3.2: the two spectral embeddings as discrete measures weighted by
     vertex area, compared by sliced Wasserstein, ``O(L n log n)``. Computed by
