@@ -20,9 +20,9 @@ objective is deterministic and the same at every call. Three steps:
 3. **Refinement**: from the best few candidates, L-BFGS-B (scipy) over a rotation vector
    :math:`\omega`, :math:`R(\omega) = \exp([\omega]_\times) R_0`. The objective is piecewise
    smooth: between changes of the sorting order, each slice's optimal monotone coupling is
-   fixed and :math:`W_p^p` is a smooth function of :math:`R`; its gradient is taken by torch
-   autograd through that expression (the slice couplings held fixed, which is the exact
-   gradient wherever the sort does not tie).
+   fixed and :math:`W_p^p` is a smooth function of :math:`R`. Its gradient comes from the
+   differentiable engine, :func:`swviz.autodiff.sw_loss` on the fixed directions, carried to
+   :math:`\omega` by torch autograd (exact wherever the sort does not tie).
 
 The result never has a larger SW than the pair as given: the unmoved pair and the centred
 pair are candidates of the final comparison. Rotating a measure is the same as rotating the
@@ -49,7 +49,10 @@ import numpy as np
 from ._validation import InputError, check_count, check_p, check_pair, rng_from
 from .directions import fibonacci_sphere, half_circle, uniform
 
-__all__ = ["AlignResult", "align_rigid", "axis_angle", "rotation_candidates"]
+__all__ = ["AlignResult", "RANK_DIRECTIONS", "align_rigid", "axis_angle", "rotation_candidates"]
+
+#: Directions used to rank the starting rotations before refinement.
+RANK_DIRECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,8 @@ class AlignResult:
     refined : int
         How many of the best were refined by L-BFGS-B.
     candidate_sw : (candidates,) float
-        ``SW_p^p`` at each starting rotation, in the order of :func:`rotation_candidates`
-        (the identity last).
+        ``SW_p^p`` at each starting rotation on :data:`RANK_DIRECTIONS` directions (the
+        ranking), in the order of :func:`rotation_candidates` (the identity last).
     n_directions : int
         The size of the fixed direction set.
     p : float
@@ -203,10 +206,15 @@ class _Objective:
     """
 
     def __init__(self, x, y, a, b, theta, p, k):
+        import torch
+
         from .discrepancy import monotone_couplings
 
         self.couple = monotone_couplings
         self.y, self.a, self.b, self.theta, self.p, self.k = y, a, b, theta, p, k
+        self.x_t, self.y_t = torch.as_tensor(x), torch.as_tensor(y)
+        self.a_t = None if a is None else torch.as_tensor(a)
+        self.b_t = None if b is None else torch.as_tensor(b)
         self.px = theta @ np.ascontiguousarray(x.T)  # (L, n)
         # contiguous (k, m) blocks: a transposed view sends numpy's matmul down a slow path
         self.y_blocks = [np.ascontiguousarray(y[:, s:s + k].T) for s in range(0, y.shape[1], k)]
@@ -229,19 +237,18 @@ class _Objective:
     def value_and_grad(self, omega: np.ndarray, base: np.ndarray) -> tuple[float, np.ndarray]:
         """At ``R = exp([omega]_x) base``: the value and its gradient in ``omega`` by torch autograd.
 
-        The slice couplings are those of ``R`` and are held fixed, which is the exact gradient
-        wherever no two projections tie (the sorting order is locally constant).
+        The loss is :func:`swviz.autodiff.sw_loss` on the fixed directions (its backward is the
+        one-dimensional transport gradient at the optimal matching, exact wherever no two
+        projections tie); autograd carries it through the rotation to ``omega``.
         """
         import torch
 
+        from .autodiff import sw_loss
+
         w = torch.tensor(omega, dtype=torch.float64, requires_grad=True)
         rot = torch.linalg.matrix_exp(_skew(w, torch)) @ torch.as_tensor(base, dtype=torch.float64)  # (k, k)
-        py_np = self._py(rot.detach().numpy())
-        I, J, W = self.couple(self.px, py_np, self.a, self.b, self.order_x)
-        theta, k = torch.as_tensor(self.theta), self.k
-        py = sum((theta[:, b * k:(b + 1) * k] @ rot) @ torch.as_tensor(yb) for b, yb in enumerate(self.y_blocks))
-        r = torch.as_tensor(np.take_along_axis(self.px, I, 1)) - torch.gather(py, 1, torch.as_tensor(J))
-        f = (torch.as_tensor(W) * r.abs() ** self.p).sum(1).mean()
+        yr = torch.cat([self.y_t[:, b * self.k:(b + 1) * self.k] @ rot.T for b in range(len(self.y_blocks))], dim=1)
+        f = sw_loss(self.x_t, yr, self.a_t, self.b_t, directions=self.theta, p=self.p)
         f.backward()
         return float(f.detach()), w.grad.numpy().copy()
 
@@ -342,14 +349,17 @@ def align_rigid(
 
     starts = np.concatenate([rotation_candidates(_principal_axes(xs, wa, k), _principal_axes(ys, wb, k)),
                              np.eye(k)[None]])
-    start_sw = np.array([obj.value(r) for r in starts])
+    # the candidates are far apart (quarter turns at least), so a coarse direction set ranks them
+    coarse = obj if n_directions <= RANK_DIRECTIONS else _Objective(
+        x_opt, y_opt, a_opt, b_opt, _directions(RANK_DIRECTIONS, d, rng), p, k)
+    start_sw = np.array([coarse.value(r) for r in starts])
     best = []
     with _one_torch_thread():
         for i in np.argsort(start_sw, kind="stable")[:n_refine]:
             base = starts[i]
             res = minimize(obj.value_and_grad, np.zeros(3 if k == 3 else 1), args=(base,), jac=True,
                            method="L-BFGS-B", options=dict(maxiter=max_iter))
-            omega = res.x if res.fun <= start_sw[i] else np.zeros_like(res.x)
+            omega = res.x if res.fun <= obj.value(base) else np.zeros_like(res.x)
             best.append(_exp_rotation(omega, k) @ base)
 
     identity = np.eye(k)
