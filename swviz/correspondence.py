@@ -24,7 +24,10 @@ from scipy.spatial.distance import cdist
 
 from ._validation import InputError, check_count, check_pair, rng_from
 
-__all__ = ["METHODS", "Correspondence", "CorrespondenceMethod", "correspond", "map_cost", "pck", "score"]
+__all__ = ["GROUND_TRUTH_DEFORMATIONS", "MESH_METHODS", "METHODS", "Correspondence", "CorrespondenceMethod",
+           "MeshMethod", "bijectivity", "correspond", "correspond_meshes", "deformed_copy", "dirichlet_smoothness",
+           "geodesic_error", "map_cost", "pck", "prepare_mesh", "read_labels_csv", "score", "spectral_segments",
+           "transfer_labels"]
 
 
 @dataclass(frozen=True)
