@@ -198,3 +198,7 @@ def map_views() -> None:
 
 
 map_views()
+
+from pages._correspondence_mesh import mesh_mode  # noqa: E402 - the mesh mode, after the point maps
+
+mesh_mode(source.shape, target.shape)
