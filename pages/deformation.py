@@ -135,7 +135,8 @@ with st.container(border=True):
     with c2:
         L = ui.number("Directions L", "dL", 100, 1, 1000, step=10)
     with c3:
-        lr_ode = ui.number("ODE learning rate", "dlr", 1e-2, 1e-5, 1.0, step=1e-3, cast=float, format="%.4g")
+        lr_ode = ui.number("ODE learning rate", "dlr", FIELDS["ode"].lr, 1e-5, 1.0, step=1e-3, cast=float,
+                           format="%.4g")
     with c4:
         lr_free = ui.number("Free learning rate", "dlrf", FIELDS["free"].lr, 1e-5, 1.0, step=1e-3, cast=float,
                             format="%.4g")

@@ -99,8 +99,8 @@ class Field:
 
 
 FIELDS = MappingProxyType({
-    "ode": Field("ode", "neural ODE: a small MLP velocity v(x, t) integrated by fixed-step RK4 (diffeomorphic)", 3e-3),
-    "free": Field("free", "free flow: one displacement per vertex (no regularity)", 1e-2),
+    "ode": Field("ode", "neural ODE: a small MLP velocity v(x, t) integrated by fixed-step RK4 (diffeomorphic)", 1e-2),
+    "free": Field("free", "free flow: one displacement per vertex (no regularity)", 3e-3),
 })
 
 # name -> (default, description); anything else passed to deform() is an InputError

@@ -74,10 +74,12 @@ def test_sphere_onto_ellipsoid_is_close_and_clean(ellipsoid_run):
     assert last.normal_consistency > 0.99
 
 
+@pytest.mark.slow
 def test_on_a_concave_target_the_free_flow_flips_more_faces_than_the_ode():
+    # under Chamfer each vertex chases its nearest target point: free vertices crowd and fold in the pits
     v, f = _sphere()
-    common = dict(loss="sw-vertices", steps=100, seed=0, time_steps=4, hidden=32, record_every=100)
-    ode = D.deform((v, f), _dented(), field="ode", lr=1e-2, **common)
+    common = dict(loss="chamfer", steps=100, seed=0, time_steps=4, hidden=32, record_every=100)
+    ode = D.deform((v, f), _dented(), field="ode", **common)
     free = D.deform((v, f), _dented(), field="free", **common)
     assert ode.metrics.iloc[-1].flipped_faces == 0
     assert free.metrics.iloc[-1].flipped_faces > ode.metrics.iloc[-1].flipped_faces
@@ -114,7 +116,7 @@ def test_sw_losses_equal_the_numpy_engine(loss):
 
 @pytest.mark.parametrize("nn", D.NN_METHODS)
 def test_chamfer_equals_brute_force(nn, monkeypatch):
-    monkeypatch.setattr(D, "_CHUNK_ELEMENTS", 97)  # many uneven chunks for the torch search
+    monkeypatch.setattr(D, "_CHUNK_ELEMENTS", 1000)  # several uneven chunks for the torch search
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((130, 3)), rng.standard_normal((71, 3)) + 0.3
     d2 = ((x[:, None] - y[None]) ** 2).sum(-1)
