@@ -40,7 +40,7 @@ from .estimators import UNIFORM_POOL, Estimator, register
 __all__ = [
     "AUTO_MAX_DEGREE",
     "SHCV_DEGREES",
-    "auto_degree",
+    "auto_degrees",
     "harmonics",
     "min_directions",
     "n_harmonics",
@@ -207,30 +207,44 @@ def shcv_estimator_combine(degree: int):
     return combine
 
 
-#: Highest degree :func:`auto_degree` picks (91 functions in 3D, with the constant).
+#: Highest degree ``shcv-auto`` considers (91 functions in 3D, with the constant).
 AUTO_MAX_DEGREE = 12
-#: ``shcv-auto`` keeps the basis (harmonics and intercept) at most ``L / AUTO_RATIO``.
-AUTO_RATIO = 4
+#: ``shcv-auto`` considers degrees whose basis (harmonics and intercept) has at most ``L / AUTO_RATIO``
+#: functions.
+AUTO_RATIO = 2
 
 
-def auto_degree(L: int, d: int) -> int:
-    """The degree ``shcv-auto`` uses with ``L`` directions in dimension ``d``.
+def auto_degrees(L: int, d: int) -> tuple[int, ...]:
+    """The degrees ``shcv-auto`` chooses among with ``L`` directions in dimension ``d``.
 
-    The largest even degree (at most :data:`AUTO_MAX_DEGREE`) whose basis, harmonics and
-    intercept, has at most ``L / 4`` functions; degree 2 when even that is too many and ``L``
-    still exceeds its basis. Leluc et al. (ICML 2024, Section 4) let the degree grow with the
-    number of directions: the intercept's variance blows up as the basis size approaches ``L``
-    and falls steeply once ``L`` is a few times the basis size.
+    Degree 2, and every even degree up to :data:`AUTO_MAX_DEGREE` whose basis, harmonics and
+    intercept, has at most ``L / 2`` functions. Leluc et al. (ICML 2024, Section 4) let the
+    degree grow with the number of directions: the intercept's variance blows up as the basis
+    size approaches ``L`` and falls steeply once ``L`` is a few times the basis size.
     """
-    best = 2
-    for deg in range(4, AUTO_MAX_DEGREE + 1, 2):
-        if AUTO_RATIO * (n_harmonics(d, deg) + 1) <= L:
-            best = deg
-    return best
+    return (2,) + tuple(deg for deg in range(4, AUTO_MAX_DEGREE + 1, 2)
+                        if AUTO_RATIO * (n_harmonics(d, deg) + 1) <= L)
 
 
 def _auto_combine(w, theta, moments=None, options=None):
-    return shcv_combine(w, theta, auto_degree(theta.shape[-2], theta.shape[-1]))
+    """SHCV with the candidate degree whose intercept has the smallest estimated standard error.
+
+    The choice is made per estimate from its own slices (the residual variance of each fit times
+    ``[(X'X)^-1]_00``), so smooth integrands get high degrees and rough ones stay low; on tensors the
+    gradient is that of the chosen fit.
+    """
+    ns = namespace(w, theta)
+    fits = [shcv_combine(w, theta, deg) for deg in auto_degrees(theta.shape[-2], theta.shape[-1])]
+    if len(fits) == 1:
+        return fits[0]
+    values = ns.stack([f[0] for f in fits], 0)  # (K, ...)
+    errors = ns.stack([f[1] for f in fits], 0)
+    pick = np.argmin(np.asarray(ns.to_numpy(errors)), axis=0)  # (...,) the chosen candidate
+    if np.ndim(pick) == 0:
+        return values[int(pick)], errors[int(pick)]
+    cols = np.arange(pick.size)
+    flat_v, flat_e = values.reshape(len(fits), -1), errors.reshape(len(fits), -1)
+    return flat_v[pick, cols].reshape(values.shape[1:]), flat_e[pick, cols].reshape(errors.shape[1:])
 
 
 for _deg in SHCV_DEGREES:
@@ -244,7 +258,7 @@ for _deg in SHCV_DEGREES:
 
 register(Estimator(
     "shcv-auto",
-    "Spherical-harmonics control variates whose degree grows with L (basis at most L/4, degree <= 12); "
-    "uniform directions",
+    "Spherical-harmonics control variates with an adaptive degree: among the degrees whose basis is at most "
+    "L/2 (up to 12), the fit with the smallest estimated standard error; uniform directions",
     _dirs.uniform, _auto_combine, pool=UNIFORM_POOL, min_projections=lambda d: min_directions(d, 2),
     label="SHCV adaptive degree", family="control variates"))

@@ -114,3 +114,20 @@ def test_optimised_sets_have_a_size_limit_with_a_clear_message():
     with pytest.raises(swviz.InputError, match="L <= 4096"):
         qmc.max_distance(qmc.MAX_OPTIMISED_L + 1)
     assert qmc.is_power_of_two(1024) and not qmc.is_power_of_two(1000)
+
+
+@pytest.mark.parametrize("key", list(qmc.QMC_SETS))
+def test_every_randomised_set_differs_from_its_deterministic_one_and_is_unbiased(key):
+    """rqmc-* is never its qmc-* counterpart (qmc-gaussian once equalled rqmc-gaussian at seed 0),
+    and its mean over seeds is the reference value within its Monte Carlo error."""
+    from swviz.shapes import library_pair
+
+    s, t = library_pair("sphere", "torus", 256, 0)
+    L = 32
+    det = swviz.sliced_wasserstein(s.points, t.points, estimator=f"qmc-{key}", n_projections=L).value
+    vals = np.array([swviz.sliced_wasserstein(s.points, t.points, estimator=f"rqmc-{key}", n_projections=L,
+                                              seed=seed).value for seed in range(120)])
+    assert np.all(vals != det)
+    ref = swviz.reference_sw(s.points, t.points)
+    se = vals.std(ddof=1) / np.sqrt(vals.size)
+    assert abs(vals.mean() - ref.value) <= 4 * se + 2 * ref.stderr, (vals.mean(), ref.value, se)
