@@ -81,7 +81,9 @@ def server(script: Path):
 
 
 def first_chart(browser, url: str, timeout_s: float = 180.0) -> float:
-    """Seconds from navigation to the first drawn Plotly chart, in a new browser context."""
+    """Seconds from navigation to the first drawn Plotly chart, in a new browser context (NaN on a timeout)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     try:
@@ -89,6 +91,9 @@ def first_chart(browser, url: str, timeout_s: float = 180.0) -> float:
         page.goto(url)
         page.wait_for_selector(CHART, timeout=timeout_s * 1000)
         return time.perf_counter() - t0
+    except PlaywrightTimeout:
+        print(f"  timed out: {url}", flush=True)
+        return float("nan")
     finally:
         ctx.close()
 
@@ -115,6 +120,11 @@ def switch_times(browser, base: str, timeout_s: float = 180.0) -> dict[str, floa
     return out
 
 
+def _median(values: list[float]) -> float:
+    kept = [v for v in values if v == v]
+    return statistics.median(kept) if kept else float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -139,16 +149,16 @@ def main() -> None:
                 times[name]["switch"].append(t)
         browser.close()
 
-    bare_warm = statistics.median(times["bare"]["warm"])
-    bare_fresh = statistics.median(times["bare"]["fresh"])
+    bare_warm = _median(times["bare"]["warm"])
+    bare_fresh = _median(times["bare"]["fresh"])
     print(f"first chart, medians of {args.repeats} (bare page: {bare_warm:.2f} s warm, {bare_fresh:.2f} s in the "
           f"fresh loop; first visits: bare {cold['bare']:.2f} s)")
     print(f"{'page':<16}{'warm s':>8}{'x bare':>8}{'fresh s':>9}{'x bare':>8}{'switch s':>10}{'x bare':>8}"
           f"{'1st visit s':>12}")
     for name in PAGES:
-        w = statistics.median(times[name]["warm"])
-        f = statistics.median(times[name]["fresh"])
-        s = statistics.median(times[name]["switch"]) if times[name]["switch"] else float("nan")
+        w = _median(times[name]["warm"])
+        f = _median(times[name]["fresh"])
+        s = _median(times[name]["switch"])
         s_txt = f"{s:>10.2f}{s / bare_warm:>8.2f}" if s == s else f"{'—':>10}{'':>8}"
         print(f"{name:<16}{w:>8.2f}{w / bare_warm:>8.2f}{f:>9.2f}{f / bare_fresh:>8.2f}{s_txt}{cold[name]:>12.2f}")
 
