@@ -32,9 +32,9 @@ class _Cancelled(Exception):
 
 @st.cache_data(show_spinner=False, max_entries=24)
 def _flow(x0, y, a, b, faces, estimator, L, h, n_steps, seed, loss, record_every, w2_steps, measure, smoothing,
-          n_samples, _progress=None):
+          n_samples, cv_ridge=0.0, _progress=None):
     common = dict(estimator=estimator, n_projections=L, step_size=h, n_steps=n_steps, seed=seed,
-                  record_every=record_every, loss=loss, w2_steps=w2_steps, progress=_progress)
+                  record_every=record_every, loss=loss, w2_steps=w2_steps, cv_ridge=cv_ridge, progress=_progress)
     if faces is None:
         return swviz.gradient_flow(x0, y, a, b, **common)
     return swviz.mesh_flow(x0, faces, y, b, measure=measure, n_samples=n_samples, smoothing=smoothing, **common)
@@ -218,6 +218,15 @@ with st.container(border=True):
 if not chosen:
     st.info("Pick at least one estimator.")
     ui.stop()
+cv_ridge = 0.0
+if any(swviz.get_estimator(e).control_variate for e in chosen):
+    r1, _ = st.columns([1, 3])
+    with r1:
+        cv_ridge = ui.number(
+            "CV coefficient ridge κ²", "fridge", 0.0, 0.0, 1.0, step=0.01, cast=float, format="%.3g",
+            help="The control-variate estimators' coefficient γ = cov(W, C) / (var(C) + κ² var(W)). 0 is the "
+                 "estimator of Nguyen & Ho; a small ridge (0.01) keeps the velocity bounded as the means meet, "
+                 "where the plain coefficient's gradient grows like 1/|Δm|.")
 
 # the flowing measure and the target ------------------------------------------------------
 notes = []
@@ -252,7 +261,8 @@ record_every = max(1, math.ceil(int(n_steps) / ANIMATION_FRAMES))
 mesh_measure = mesh_opts.get("measure", "surface")
 jobs = [dict(x0=x, y=y, a=a, b=b, faces=faces, estimator=e, L=int(L), h=float(h), n_steps=int(n_steps),
              seed=int(seed), loss=loss, record_every=record_every, w2_steps=w2_steps, measure=mesh_measure,
-             smoothing=float(mesh_opts.get("smoothing", 0.0)), n_samples=int(n_points)) for e in chosen]
+             smoothing=float(mesh_opts.get("smoothing", 0.0)), n_samples=int(n_points),
+             cv_ridge=float(cv_ridge) if swviz.get_estimator(e).control_variate else 0.0) for e in chosen]
 for note in notes:
     st.caption(note)
 
