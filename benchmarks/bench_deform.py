@@ -6,13 +6,13 @@ For each n, two clouds of n points in 3D (uniform on two spheres) and the loss w
 gradient (forward + backward, best of ``--repeat``, wall clock and process CPU):
 
 * ``sw``: :func:`swviz.autodiff.sw_loss`, Monte Carlo, L directions (cost ~ L n log n);
-* ``chamfer-torch``: :func:`swviz.deform.chamfer` with exact nearest neighbours by chunked
+* ``chamfer-torch``: :func:`swviz.deformation.chamfer` with exact nearest neighbours by chunked
   ``torch.cdist`` (cost ~ n^2; memory O(n));
 * ``chamfer-kdtree``: the same loss, nearest neighbours by scipy's cKDTree (~ n log n).
 
 It prints the ratio Chamfer-torch / SW per n and the crossover (the first n where exact
 Chamfer in torch costs more than SW), the growth exponent of each between the smallest and
-largest n, and then one Adam iteration of :func:`swviz.deform.deform` with the neural ODE at
+largest n, and then one Adam iteration of :func:`swviz.deformation.deform` with the neural ODE at
 about 10k vertices (an icosphere, 10,242 vertices, onto an ellipsoid), per loss. All figures
 are measured side by side in one run; on a shared machine the CPU column is the steadier one.
 """
@@ -25,7 +25,7 @@ import torch
 import trimesh
 
 from swviz.autodiff import sw_loss
-from swviz.deform import chamfer, deform
+from swviz.deformation import chamfer, deform
 
 
 def _clouds(n, seed=0):

@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from pages import pair, ui
-from swviz.deform import (
+from swviz.deformation import (
     EXAMPLES,
     FIELDS,
     LOSSES,

@@ -9,6 +9,11 @@ The public API:
 * :func:`reference_sw` gives a near-exact value to compare against;
 * :func:`variance_study` compares estimators over a grid of L (:mod:`swviz.study`);
 * :func:`max_sw`, :func:`vmf_dsw`, :func:`energy_sw` are other sliced distances;
+* :func:`align_rigid` moves one shape rigidly onto another under SW; :func:`discrepancy_map`
+  colours each atom by its mean squared sliced displacement;
+* :func:`correspond_meshes` maps meshes by functional maps with an SW alignment (Le et al., CVPR
+  2024), scored by :func:`geodesic_error`;
+* :func:`deform` fits a neural-ODE deformation of a mesh under SW (Le et al., ICLR 2024);
 * :func:`gradient_flow` and :func:`mesh_flow` carry a cloud or a mesh onto a target
   (:class:`FlowResult`, :mod:`swviz.flows`);
 * :func:`correspond` maps one cloud's points to another's (:data:`CORRESPONDENCE_METHODS`), scored
@@ -19,10 +24,12 @@ The public API:
 
 from . import qmc, shcv  # noqa: F401 - importing them registers the QMC and SHCV estimators
 from ._validation import InputError
+from .align import AlignResult, align_rigid
 from .autodiff import sw_loss
 from .correspondence import METHODS as CORRESPONDENCE_METHODS
-from .correspondence import Correspondence, correspond, pck
+from .correspondence import Correspondence, correspond, correspond_meshes, geodesic_error, pck
 from .correspondence import score as correspondence_score
+from .discrepancy import discrepancy_map, shape_discrepancy
 from .distances import SlicedDistance, energy_sw, max_sw, sample_vmf, vmf_dsw
 from .estimators import ESTIMATORS, Estimator, SWResult, get_estimator, register, sliced_wasserstein
 from .flows import FlowResult, gradient_flow, mesh_flow
@@ -31,6 +38,26 @@ from .shapes import Measure, Shape, ShapeLoadError, load_shape, make_pair, to_me
 from .study import explain_slice, reduction_table, variance_study
 
 __version__ = "0.1.0"
+
+
+def deform(source, target, **options):
+    """Fit a diffeomorphic deformation of a mesh onto a target under sliced Wasserstein.
+
+    :func:`swviz.deformation.deform` (Le et al., "Diffeomorphic Mesh Deformation via Efficient
+    Optimal Transport for Cortical Surface Reconstruction", ICLR 2024); see there for the
+    options. Torch is imported on first use, so ``import swviz`` stays light.
+    """
+    from .deformation import deform as _deform
+
+    return _deform(source, target, **options)
+
+
+def __getattr__(name):  # the result class, without importing torch at ``import swviz``
+    if name == "DeformResult":
+        from .deformation import DeformResult
+
+        return DeformResult
+    raise AttributeError(f"module 'swviz' has no attribute {name!r}")
 
 __all__ = [
     "CORRESPONDENCE_METHODS",
@@ -64,5 +91,13 @@ __all__ = [
     "register",
     "sliced_wasserstein",
     "sw_loss",
+    "AlignResult",
+    "DeformResult",
+    "align_rigid",
+    "correspond_meshes",
+    "deform",
+    "discrepancy_map",
+    "geodesic_error",
+    "shape_discrepancy",
     "to_measure",
 ]

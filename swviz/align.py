@@ -76,7 +76,7 @@ class AlignResult:
     candidate_sw : (candidates,) float
         ``SW_p^p`` at each starting rotation on :data:`RANK_DIRECTIONS` directions (the
         ranking), in the order of :func:`rotation_candidates` (the identity last).
-    n_directions : int
+    n_projections : int
         The size of the fixed direction set.
     p : float
     """
@@ -89,7 +89,7 @@ class AlignResult:
     candidates: int
     refined: int
     candidate_sw: np.ndarray = field(repr=False)
-    n_directions: int = 0
+    n_projections: int = 0
     p: float = 2.0
 
     def apply(self, points: np.ndarray) -> np.ndarray:
@@ -123,12 +123,12 @@ class AlignResult:
         if angle == 0.0:
             return (f"The target is only translated onto the source: no rotation lowered {symbol} enough "
                     f"({self.sw_centred:.4g} after centring, {self.sw_before:.4g} as given; best of "
-                    f"{self.candidates} principal-axis starts, {self.refined} refined, on {self.n_directions} "
+                    f"{self.candidates} principal-axis starts, {self.refined} refined, on {self.n_projections} "
                     "fixed directions).")
         return (f"The target is moved by {turn}: {symbol} {self.sw_centred:.4g} after centring, "
                 f"{self.sw_after:.4g} after the rotation (x{ratio:.3g}); {self.sw_before:.4g} as given. "
                 f"Best of {self.candidates} principal-axis starts, {self.refined} refined, "
-                f"on {self.n_directions} fixed directions.")
+                f"on {self.n_projections} fixed directions.")
 
 
 def axis_angle(rotation: np.ndarray) -> tuple[np.ndarray, float]:
@@ -260,7 +260,7 @@ def align_rigid(
     b=None,
     *,
     seed=0,
-    n_directions: int = 128,
+    n_projections: int = 128,
     p: float = 2,
     max_points: int = 4096,
     n_refine: int = 3,
@@ -278,7 +278,7 @@ def align_rigid(
     seed : int, None or numpy Generator
         Chooses the subsets when a side has more than ``max_points`` atoms (and the direction
         set of 6-D atoms); the result is a deterministic function of the inputs and the seed.
-    n_directions : int
+    n_projections : int
         Size of the fixed direction set of the objective (Fibonacci lattice in 3D).
     p : float >= 1
     max_points : int
@@ -316,7 +316,7 @@ def align_rigid(
         raise InputError(f"rigid alignment needs 2D or 3D points (or 6-D varifold atoms); got d = {d}")
     k = 3 if d == 6 else d
     p = check_p(p)
-    n_directions = check_count(n_directions, "n_directions")
+    n_projections = check_count(n_projections, "n_projections")
     max_points = check_count(max_points, "max_points")
     n_refine = check_count(n_refine, "n_refine")
     max_iter = check_count(max_iter, "max_iter")
@@ -326,7 +326,7 @@ def align_rigid(
     wa = np.full(len(x), 1.0 / len(x)) if a is None else a
     wb = np.full(len(y), 1.0 / len(y)) if b is None else b
     mx, my = wa @ x[:, :k], wb @ y[:, :k]
-    theta = _directions(n_directions, d, rng)
+    theta = _directions(n_projections, d, rng)
 
     def subset(pts, w):
         if len(pts) <= max_points:
@@ -350,7 +350,7 @@ def align_rigid(
     starts = np.concatenate([rotation_candidates(_principal_axes(xs, wa, k), _principal_axes(ys, wb, k)),
                              np.eye(k)[None]])
     # the candidates are far apart (quarter turns at least), so a coarse direction set ranks them
-    coarse = obj if n_directions <= RANK_DIRECTIONS else _Objective(
+    coarse = obj if n_projections <= RANK_DIRECTIONS else _Objective(
         x_opt, y_opt, a_opt, b_opt, _directions(RANK_DIRECTIONS, d, rng), p, k)
     start_sw = np.array([coarse.value(r) for r in starts])
     best = []
@@ -373,7 +373,7 @@ def align_rigid(
     if sw_after > sw_before:  # as given is better (possible for p != 2): do not move
         sw_after, rotation, translation = sw_before, identity, np.zeros(k)
     return AlignResult(rotation, translation, sw_before, sw_centred, sw_after, len(starts), len(best), start_sw,
-                       n_directions, p)
+                       n_projections, p)
 
 
 def _sliced_cost(x, y, a, b, theta, p, rotation, chunk_values: int = 2_000_000) -> float:

@@ -66,12 +66,12 @@ def test_alignment_never_increases_sw(seed):
     y = rng.standard_normal((90, 3)) + 0.2
     b = rng.random(90)
     for p in (1.0, 2.0):
-        res = align_rigid(x, y, None, b, p=p, seed=seed, n_directions=64, n_refine=1)
+        res = align_rigid(x, y, None, b, p=p, seed=seed, n_projections=64, n_refine=1)
         assert res.sw_after <= res.sw_centred + 1e-15 and res.sw_after <= res.sw_before + 1e-15
         # the reported value is the SW of the moved pair on the same fixed directions
         moved = res.apply(y)
         value = swviz.sliced_wasserstein(x, moved, None, b / b.sum(), p=p,
-                                         directions=fibonacci_sphere(res.n_directions)).value
+                                         directions=fibonacci_sphere(res.n_projections)).value
         assert value == pytest.approx(res.sw_after, rel=1e-9)
 
 
@@ -126,7 +126,7 @@ def test_align_is_a_pair_normalisation(crooked_bar):
     # the turned copy shares the bar's vertex order, so aligned it lies on the centred bar, vertex by vertex
     np.testing.assert_allclose(b.shape.vertices, a.shape.vertices, atol=0.01 * np.ptp(src.vertices))
     np.testing.assert_allclose(np.asarray(b.mesh.vertices), b.shape.vertices)
-    theta = fibonacci_sphere(res.n_directions)
+    theta = fibonacci_sphere(res.n_projections)
     value = swviz.sliced_wasserstein(a.points, b.points, a.weights, b.weights, directions=theta).value
     assert value == pytest.approx(res.sw_after, rel=1e-6)  # the SW stated is the SW of the pair returned
     with pytest.raises(InputError, match="needs the pair"):

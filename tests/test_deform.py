@@ -1,4 +1,4 @@
-"""Diffeomorphic mesh deformation (swviz.deform): losses against references, gradients, the ODE map, metrics."""
+"""Diffeomorphic mesh deformation (swviz.deformation): losses against references, gradients, the ODE map."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 import trimesh
 
 import swviz
-from swviz import deform as D
+from swviz import deformation as D
 from swviz.shapes import Shape, surface_samples, varifold_atoms, vertex_weights
 
 

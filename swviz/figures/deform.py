@@ -1,4 +1,4 @@
-"""Figures of mesh deformation (:func:`swviz.deform.deform`): animations, loss curves, defects, metrics.
+"""Figures of mesh deformation (:func:`swviz.deformation.deform`): animations, loss curves, defects, metrics.
 
 * :func:`steps_animation`: the deformations side by side along the optimisation steps (one
   panel per run, one Play button and slider), through :func:`~swviz.figures.flows.flow_animation`;
@@ -133,7 +133,7 @@ def defects_figure(panels: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, n
 def metrics_table(results: dict) -> pd.DataFrame:
     """The final metrics of several runs: one row per run (the dict's keys), columns of :data:`METRIC_LABELS`.
 
-    results : dict label -> :class:`swviz.deform.DeformResult` (with metrics)
+    results : dict label -> :class:`swviz.deformation.DeformResult` (with metrics)
     """
     rows = {}
     for label, r in results.items():

@@ -14,6 +14,8 @@ position along it:
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 
 from .._validation import InputError, rng_from
@@ -21,12 +23,12 @@ from .shape import Shape
 
 __all__ = ["DEFORMATIONS", "deform", "deformed_shape", "ground_truth", "same_connectivity"]
 
-DEFORMATIONS = {
+DEFORMATIONS = MappingProxyType({
     "bend": "bent along its long axis",
     "twist": "twisted about its long axis",
     "taper": "tapered along its long axis",
     "perturb": "smoothly, non-rigidly perturbed",
-}
+})
 
 
 def _frame(v):

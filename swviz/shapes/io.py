@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from types import MappingProxyType
 
 import numpy as np
 
@@ -54,7 +55,7 @@ MAX_COORD = 1e15  # larger coordinates overflow areas and distances
 
 MESH_FORMATS = ("obj", "ply", "stl", "off", "glb")
 CLOUD_FORMATS = ("xyz", "txt", "csv", "npy")
-FORMATS = {
+FORMATS = MappingProxyType({
     "obj": "Wavefront OBJ mesh",
     "ply": "PLY mesh, or point cloud when it has no faces",
     "stl": "STL mesh (binary or ASCII)",
@@ -64,7 +65,7 @@ FORMATS = {
     "txt": "point cloud: 3 or 2 numeric columns",
     "csv": "point cloud: 3 or 2 numeric columns, optional header",
     "npy": "point cloud: NumPy array of shape (n, 3) or (n, 2)",
-}
+})
 
 
 class ShapeLoadError(InputError):

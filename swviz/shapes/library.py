@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -349,7 +350,8 @@ def _mesh_spec(name, description, build, family=None, sample=None):
     return ShapeSpec(name, 3, description, sample or _mesh_sampler(name), build, family)
 
 
-SHAPES: dict[str, ShapeSpec] = {
+#: Shape name -> :class:`ShapeSpec` (read-only).
+SHAPES = MappingProxyType({
     s.name: s
     for s in [
         _mesh_spec("sphere", "unit sphere (icosphere, 5,120 faces)", _sphere, sample=_sphere_exact),
@@ -382,7 +384,7 @@ SHAPES: dict[str, ShapeSpec] = {
         ShapeSpec("annulus", 2, "ring 0.5 <= r <= 1, uniform by area", _annulus),
         ShapeSpec("gaussian mixture 2d", 2, "mixture of four Gaussians", _mixture_2d),
     ]
-}
+})
 
 
 def _spec(name: str) -> ShapeSpec:

@@ -28,6 +28,7 @@ measure carries the result in :attr:`Measure.alignment`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -51,19 +52,19 @@ __all__ = [
     "vertex_weights",
 ]
 
-MODES = {
+MODES = MappingProxyType({
     "surface": "uniform surface samples",
     "vertices": "vertices with area weights",
     "varifold": "oriented varifold",
     "points": "raw points",
-}
-NORMALISATIONS = {
+})
+NORMALISATIONS = MappingProxyType({
     "none": "as given",
     "centre": "centred",
     "unit-bbox": "centred, unit bounding-box diagonal",
     "unit-rms": "centred, unit RMS radius",
     "align": "centred, target rotated onto the source (least SW)",
-}
+})
 #: Normalisations that act on the pair, so only :func:`make_pair` can apply them.
 PAIR_NORMALISATIONS = ("align",)
 
