@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/flow.py", title="Gradient flow", icon=":material/animation:", url_path="flow"),
     st.Page("pages/correspondence.py", title="Correspondence", icon=":material/share:", url_path="correspondence"),
     st.Page("pages/deformation.py", title="Deformation", icon=":material/transform:", url_path="deformation"),
+    st.Page("pages/amortized.py", title="Amortized slicing", icon=":material/explore:", url_path="amortized"),
 ]
 
 page = st.navigation(PAGES)

@@ -18,7 +18,14 @@ predicts the direction (Max-SW) or the vMF location (v-DSW) in one forward pass.
 ``python -m swviz.amortized autoencoder-results`` rebuilds the autoencoder results the page shows.
 """
 
-from .core import amortized_max_sw, amortized_objective, amortized_vdsw, householder_onto, vmf_rsample
+from .core import (
+    amortized_max_sw,
+    amortized_objective,
+    amortized_vdsw,
+    compare_with_ascent,
+    householder_onto,
+    vmf_rsample,
+)
 from .models import KINDS, MIN_POINTS, AttentionDirection, DirectionModel, LinearDirection, build_model
 from .training import (
     DEFAULT_RECIPE,
@@ -50,6 +57,7 @@ __all__ = [
     "amortized_objective",
     "amortized_vdsw",
     "build_model",
+    "compare_with_ascent",
     "default_meta",
     "evaluate",
     "householder_onto",

@@ -30,7 +30,8 @@ from ..autodiff import slice_wpp
 from ..distances import SlicedDistance, sample_vmf
 from .models import DirectionModel
 
-__all__ = ["amortized_max_sw", "amortized_objective", "amortized_vdsw", "householder_onto", "vmf_rsample"]
+__all__ = ["amortized_max_sw", "amortized_objective", "amortized_vdsw", "compare_with_ascent", "householder_onto",
+           "vmf_rsample"]
 
 
 def householder_onto(eps: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -193,3 +194,53 @@ def amortized_max_sw(x, y, a=None, b=None, *, model=None, p: float = 2) -> Slice
     f = float(w[0])
     return SlicedDistance("amortized-max-sw", f, max(f, 0.0) ** (1.0 / p), theta, theta[None, :], np.ones(1), w, p,
                           np.zeros(0), {"model": model.kind, "model_seconds": seconds})
+
+
+def compare_with_ascent(x, y, a=None, b=None, *, model=None, kappa: float = 10.0, n_projections: int = 100,
+                        p: float = 2, seed=0) -> dict:
+    """The amortized values beside the per-pair ascents, timed, with the gaps and the metricity checks.
+
+    Parameters
+    ----------
+    x : (n, d) float
+    y : (m, d) float
+    a, b : (n,), (m,) float, optional
+    model : DirectionModel, optional
+    kappa, n_projections, p, seed : as :func:`amortized_vdsw` (the ascents use the same ``kappa``,
+        ``n_projections`` and ``seed``)
+
+    Returns
+    -------
+    dict with ``amortized_vdsw``, ``amortized_max_sw``, ``vdsw``, ``max_sw`` (:class:`SlicedDistance`),
+    ``seconds`` (name -> wall time: the amortized ones are one prediction plus the slicing),
+    ``gap_vdsw`` and ``gap_max_sw`` (per-pair minus amortized value), ``self_vdsw`` (amortized v-DSW of
+    ``x`` with itself, a :class:`SlicedDistance`), ``swapped_vdsw`` (of ``(y, x)``, same seed) and
+    ``angle_max_sw`` (degrees between the predicted and the ascent's direction, sign-free).
+    """
+    from ..distances import max_sw, vmf_dsw
+
+    model = _model(model)
+    out, seconds = {}, {}
+    t0 = time.perf_counter()
+    out["amortized_vdsw"] = amortized_vdsw(x, y, a, b, model=model, kappa=kappa, n_projections=n_projections, p=p,
+                                           seed=seed)
+    seconds["amortized_vdsw"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out["amortized_max_sw"] = amortized_max_sw(x, y, a, b, model=model, p=p)
+    seconds["amortized_max_sw"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out["max_sw"] = max_sw(x, y, a, b, p=p, seed=seed)
+    seconds["max_sw"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out["vdsw"] = vmf_dsw(x, y, a, b, kappa=kappa, p=p, n_projections=n_projections, seed=seed)
+    seconds["vdsw"] = time.perf_counter() - t0
+    out["seconds"] = seconds
+    out["gap_vdsw"] = out["vdsw"].value - out["amortized_vdsw"].value
+    out["gap_max_sw"] = out["max_sw"].value - out["amortized_max_sw"].value
+    out["self_vdsw"] = amortized_vdsw(x, x, a, a, model=model, kappa=kappa, n_projections=n_projections, p=p,
+                                      seed=seed)
+    out["swapped_vdsw"] = amortized_vdsw(y, x, b, a, model=model, kappa=kappa, n_projections=n_projections, p=p,
+                                         seed=seed)
+    cos = abs(float(out["amortized_max_sw"].direction @ out["max_sw"].direction))
+    out["angle_max_sw"] = math.degrees(math.acos(min(1.0, cos)))
+    return out

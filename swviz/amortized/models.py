@@ -169,11 +169,15 @@ class AttentionDirection(DirectionModel):
         Matrix and vector channels of the pooled head.
     power_steps : int
         Power-iteration steps for the leading eigenvector.
+    max_points : int
+        Read at most this many points of each cloud (0: all), chosen by the points themselves so
+        the invariance to their order holds (:meth:`_subsample`); the cost stops growing with n.
     """
 
     def __init__(self, dim: int = 3, efficient: bool = True, width: int = 32, layers: int = 2, channels: int = 4,
-                 power_steps: int = 8):
+                 power_steps: int = 8, max_points: int = 0):
         super().__init__(dim)
+        self.max_points = int(max_points)
         self.efficient = bool(efficient)
         self.kind = "efficient" if self.efficient else "attention"
         self.width, self.layers, self.channels, self.power_steps = int(width), int(layers), int(channels), \
@@ -187,12 +191,10 @@ class AttentionDirection(DirectionModel):
     @property
     def config(self) -> dict:
         return {"kind": self.kind, "dim": self.dim, "width": self.width, "layers": self.layers,
-                "channels": self.channels, "power_steps": self.power_steps}
+                "channels": self.channels, "power_steps": self.power_steps, "max_points": self.max_points}
 
-    def _moment_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``M(X, Y)``: (B, d, d) positive semi-definite, from normalised clouds ``(B, n, d), (B, m, d)``."""
-        pts = torch.cat([x, y], dim=1)  # (B, N, d)
-        side = torch.cat([torch.ones_like(x[..., :1]), -torch.ones_like(y[..., :1])], dim=1)  # (B, N, 1)
+    def _moment_matrix(self, pts: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+        """``M``: (B, d, d) positive semi-definite, from tokens ``pts`` (B, N, d) and their sides (B, N, 1)."""
         h = self.embed(torch.cat([pts, side], dim=-1))
         for block in self.blocks:
             h = block(h)
@@ -203,11 +205,33 @@ class AttentionDirection(DirectionModel):
         u = torch.einsum("bnc,bni->bci", hv, pts) / N  # (B, C, d)
         return (A @ A).sum(1) + torch.einsum("bci,bcj->bij", u, u)
 
+    def _subsample(self, x: torch.Tensor) -> torch.Tensor:
+        """At most ``max_points`` of each cloud, chosen by the points themselves (not their order).
+
+        The points are ranked by their projection on a fixed generic axis and every k-th is kept
+        (evenly spaced ranks): the same points whatever the order they came in (ties have
+        probability 0), so the model stays invariant to permutations.
+        """
+        n = x.shape[1]
+        if not self.max_points or n <= self.max_points:
+            return x
+        axis = torch.sqrt(torch.arange(1, self.dim + 1, dtype=x.dtype))
+        order = torch.argsort(x @ (axis / axis.norm()), dim=1)  # (B, n)
+        keep = order[:, torch.linspace(0, n - 1, self.max_points).round().long()]
+        return torch.gather(x, 1, keep[..., None].expand(-1, -1, self.dim))
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = _normalise_pair(x, y)
-        M = self._moment_matrix(x, y) + self._moment_matrix(y, x)  # symmetric in the pair, exactly
+        x, y = self._subsample(x), self._subsample(y)
+        B = x.shape[0]
+        sx, sy = torch.ones_like(x[..., :1]), -torch.ones_like(y[..., :1])
+        # (X, Y) and (Y, X) in one batch: M_sym = M(X, Y) + M(Y, X), symmetric in the pair exactly
+        pts = torch.cat([torch.cat([x, y], dim=1), torch.cat([y, x], dim=1)])
+        side = torch.cat([torch.cat([sx, sy], dim=1), torch.cat([-sy, -sx], dim=1)])
+        both = self._moment_matrix(pts, side)
+        M = both[:B] + both[B:]
         M = M / M.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(1e-30)[:, None, None]  # unit trace
-        v = self.w0.expand(x.shape[0], -1)
+        v = self.w0.expand(B, -1)
         v = v / v.norm(dim=1, keepdim=True)
         for _ in range(self.power_steps):
             v = (M @ v[..., None])[..., 0] + 1e-12 * self.w0  # the tiny w0 keeps M = 0 (X = Y = a point) finite

@@ -227,9 +227,10 @@ def train_direction_model(model: DirectionModel | dict | None = None, *, steps: 
 
 
 #: The shipped default's recipe (``python -m swviz.amortized train-default``).
-DEFAULT_RECIPE = {"model": {"kind": "efficient", "dim": 3, "width": 32, "layers": 2, "channels": 4, "power_steps": 8},
-                  "steps": 200, "batch": 8, "n_points": (96, 256), "objective": "v-dsw", "kappa": 10.0,
-                  "n_projections": 32, "lr": 3e-3, "seed": 0}
+DEFAULT_RECIPE = {"model": {"kind": "efficient", "dim": 3, "width": 32, "layers": 2, "channels": 4, "power_steps": 8,
+                            "max_points": 256},
+                  "steps": 400, "batch": 8, "n_points": (96, 256), "objective": "v-dsw", "kappa": 10.0,
+                  "n_projections": 32, "lr": 2e-3, "seed": 0}
 
 
 def train_default(progress: Progress | None = None, **overrides) -> TrainResult:
