@@ -299,8 +299,10 @@ def tabs(labels: dict, key: str, default: str | None = None):
         else:
             notice(key, f"The link's tab `{key}={raw}` is not one of {', '.join(slugs)}; showing "
                         f"**{labels[initial]}** instead.")
-    # the URL mirrors the open tab, so it is also the default: a rerun without the browser's tab state keeps it
-    containers = st.tabs([labels[s] for s in slugs], key=f"w_{key}", on_change="rerun", default=labels[initial])
+    # the default is the tab the session opened with, kept fixed: a changing default would make a new widget
+    # (and lose the browser's choice); a run without the browser's tab state (AppTest) still opens the link's tab
+    first = st.session_state.setdefault("_swviz_tab_default", {}).setdefault(key, initial)
+    containers = st.tabs([labels[s] for s in slugs], key=f"w_{key}", on_change="rerun", default=labels[first])
     open_slug = next((s for s, c in zip(slugs, containers) if getattr(c, "open", False)), initial)
     put_param(key, open_slug)
     return dict(zip(slugs, containers)), open_slug
