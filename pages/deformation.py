@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
@@ -93,6 +94,9 @@ def _run(jobs: dict, run_key: str) -> dict:
     return results
 
 
+STARTED_KEY = "deform_started"
+
+
 def _stop(run_key: str) -> None:
     st.session_state.setdefault(STOP_KEY, {})[run_key] = True
 
@@ -169,6 +173,17 @@ jobs = {f: dict(source=source, target=target, loss=loss, field=f, L=int(L), step
         for f in fields}
 run_key = repr((source.key, target.key, loss, fields, int(L), int(steps), float(lr_ode), float(lr_free), int(seed),
                 int(K), float(nw)))
+
+started = st.session_state.setdefault(STARTED_KEY, set())
+if run_key not in started:
+    # a run takes tens of seconds on a laptop's CPU: the page shows the pair at once and waits for a click
+    preview = [(f"source: {s.name}" if s is source else f"target: {s.name}", s.vertices, s.faces,
+                np.zeros(s.n_faces, dtype=bool), np.zeros((0, 2), dtype=np.int64))
+               for s in (source, target) if s.is_mesh]
+    ui.chart(defects_figure(preview), "deform_preview")
+    st.button(f"Deform ({int(steps):,} iterations × {len(fields)} field{'s' if len(fields) > 1 else ''})",
+              key="drun", type="primary", icon=":material/play_arrow:", on_click=started.add, args=(run_key,))
+    ui.stop()
 
 stopped = st.session_state.get(STOP_KEY, {}).get(run_key, False)
 if stopped:

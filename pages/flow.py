@@ -268,9 +268,11 @@ for note in notes:
 
 work = int(n_steps) * len(chosen)
 fingerprints = [_fingerprint(job) for job in jobs]
-if work > AUTO_RUN_STEPS and not all(f in _flows_done() for f in fingerprints) and not st.button(
-        f"Run these flows ({len(chosen)} × {int(n_steps):,} steps)", type="primary", icon=":material/play_arrow:",
-        key="w__run_flows"):
+# a click is remembered in session state (a button's True lasts one run, and a rerun could drop it)
+requested = st.session_state.setdefault("flows_requested", set())
+if work > AUTO_RUN_STEPS and not all(f in _flows_done() for f in fingerprints) and tuple(fingerprints) not in requested:
+    st.button(f"Run these flows ({len(chosen)} × {int(n_steps):,} steps)", type="primary",
+              icon=":material/play_arrow:", key="w__run_flows", on_click=requested.add, args=(tuple(fingerprints),))
     st.info(f"{len(chosen)} flows of {int(n_steps):,} steps take a while on this machine; they start when you click "
             f"(up to {AUTO_RUN_STEPS:,} steps in all run at once).", icon=":material/hourglass_top:")
     ui.stop()

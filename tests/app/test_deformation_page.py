@@ -8,14 +8,23 @@ APP = str(ROOT / "app.py")
 SMALL = {"dmesh": "sphere-peanut", "dsteps": "12", "dK": "2", "dL": "20"}
 
 
-def _page(params: dict | None = None) -> AppTest:
+def _page(params: dict | None = None, run: bool = True) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300)
     if params:
         at.query_params.update(params)
     at.run()
     at.switch_page("pages/deformation.py").run()
     assert not at.exception, [e.message for e in at.exception]
+    if run:
+        at.button(key="drun").click().run()
+        assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+def test_the_page_shows_the_meshes_at_once_and_waits_for_a_click():
+    at = _page(SMALL, run=False)
+    assert not at.dataframe and len(at.get("plotly_chart")) == 1  # the source and target, no run yet
+    assert "Deform" in at.button(key="drun").label
 
 
 def _qp(at, key):
@@ -56,7 +65,7 @@ def test_stop_shows_what_was_kept():
 
 
 def test_a_point_cloud_source_is_a_clear_message_and_the_pair_is_kept():
-    at = _page({"dmesh": "pair", "src": "helix", "tgt": "sphere"})
+    at = _page({"dmesh": "pair", "src": "helix", "tgt": "sphere"}, run=False)
     assert any("point cloud" in e.value for e in at.error)
     assert not at.dataframe
     assert _qp(at, "src") == "helix"  # the pair stays as loaded
