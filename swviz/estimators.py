@@ -282,21 +282,22 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0):
     L = w.shape[-1]
     if L < 2:
         return mc_combine(w)
-    d = c - (mean_c[..., None] if getattr(mean_c, "ndim", 0) else mean_c)
+    # centring C centres D = C - E C alike: one pass of centred moments, few array operations
     w_bar = ns.mean(w, -1)
-    d_bar = ns.mean(d, -1)
-    dc = d - d_bar[..., None]
+    c_bar = ns.mean(c, -1)
     wc = w - w_bar[..., None]
+    dc = c - c_bar[..., None]
     var_d = ns.mean(dc * dc, -1)
+    d_bar = c_bar - mean_c
     scale = ns.abs(w_bar) + ns.abs(mean_c)
     ok = ns.isfinite(var_d) & (var_d > (1e-9 * scale) ** 2)
-    den = var_d + ridge * ns.mean(wc * wc, -1)
-    safe = ns.where(ok, den, 1.0 + 0.0 * den)  # a safe denominator where the fallback applies
-    gamma = ns.where(ok, ns.mean(wc * dc, -1) / safe, 0.0 * den)
+    den = var_d + ridge * ns.mean(wc * wc, -1) if ridge else var_d
+    # a safe denominator where the fallback applies, so that neither value nor gradient is NaN
+    gamma = ns.where(ok, ns.mean(wc * dc, -1) / ns.where(ok, den, 1.0), 0.0)
     value = w_bar - gamma * d_bar
     # residual spread about the fit, one more degree of freedom used by gamma
     resid = wc - gamma[..., None] * dc
-    dof = ns.where(ok, 0.0 * den + max(L - 2, 1), 0.0 * den + (L - 1))
+    dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1))
     return value, ns.sqrt(ns.sum(resid * resid, -1) / dof / L)
 
 
