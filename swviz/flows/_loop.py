@@ -377,12 +377,16 @@ def _run(V0, carrier, y, a_atoms, b, *, est, L, h, n_steps, rng, record, w2_step
     )
 
 
-def _common(n_steps, record_every, w2_steps, step_size, loss, device, cv_ridge):
+def _common(d, *, estimator, n_projections, n_steps, record_every, w2_steps, step_size, loss, device, cv_ridge,
+            seed) -> dict:
+    """The checked settings both flows share, as keyword arguments of :func:`_run` (and ``rng``)."""
+    est, L = _check_estimator(estimator, n_projections, d)
     n_steps = check_count(n_steps, "n_steps")
     record = _record_steps(record_every, n_steps)
     w2 = record if w2_steps is None else _step_list(w2_steps, n_steps, "w2_steps")
-    return (n_steps, np.union1d(record, w2), w2, _check_step_size(step_size), _check_loss(loss), _device(device),
-            _check_ridge(cv_ridge))
+    return dict(est=est, L=L, h=_check_step_size(step_size), n_steps=n_steps, rng=rng_from(seed),
+                record=np.union1d(record, w2), w2_steps=w2, loss=_check_loss(loss), options=_check_ridge(cv_ridge),
+                device=_device(device), seed=seed)
 
 
 def gradient_flow(
@@ -463,12 +467,10 @@ def gradient_flow(
     True
     """
     x0, y, a, b = check_pair(x0, y, a, b)
-    est, L = _check_estimator(estimator, n_projections, x0.shape[1])
-    n_steps, record, w2s, h, loss, dev, options = _common(n_steps, record_every, w2_steps, step_size, loss, device,
-                                                          cv_ridge)
-    rng = rng_from(seed)
-    return _run(x0, Carrier(x0.shape[0], a), y, a, b, est=est, L=L, h=h, n_steps=n_steps, rng=rng, record=record,
-                w2_steps=w2s, loss=loss, options=options, device=dev, progress=progress, seed=seed, faces=None)
+    run = _common(x0.shape[1], estimator=estimator, n_projections=n_projections, n_steps=n_steps,
+                  record_every=record_every, w2_steps=w2_steps, step_size=step_size, loss=loss, device=device,
+                  cv_ridge=cv_ridge, seed=seed)
+    return _run(x0, Carrier(x0.shape[0], a), y, a, b, progress=progress, faces=None, **run)
 
 
 def mesh_flow(
@@ -533,10 +535,7 @@ def mesh_flow(
         raise InputError(f"smoothing must be a number >= 0; got {smoothing!r}") from None
     if not (math.isfinite(s) and s >= 0.0):
         raise InputError(f"smoothing must be a finite number >= 0; got {smoothing!r}")
-    est, L = _check_estimator(estimator, n_projections, 3)
-    n_steps, record, w2s, h, loss, dev, options = _common(n_steps, record_every, w2_steps, step_size, loss, device,
-                                                          cv_ridge)
-    rng = rng_from(seed)
-    carrier, a = mesh_carrier(V0, F, measure, n_samples, s, rng)
-    return _run(V0, carrier, y, a, b, est=est, L=L, h=h, n_steps=n_steps, rng=rng, record=record, w2_steps=w2s,
-                loss=loss, options=options, device=dev, progress=progress, seed=seed, faces=F)
+    run = _common(3, estimator=estimator, n_projections=n_projections, n_steps=n_steps, record_every=record_every,
+                  w2_steps=w2_steps, step_size=step_size, loss=loss, device=device, cv_ridge=cv_ridge, seed=seed)
+    carrier, a = mesh_carrier(V0, F, measure, n_samples, s, run["rng"])
+    return _run(V0, carrier, y, a, b, progress=progress, faces=F, **run)
