@@ -276,6 +276,16 @@ def test_torch_path_matches_numpy_on_the_cpu():
     np.testing.assert_allclose(a.frames, b.frames, atol=1e-10)
 
 
+def test_an_empty_w2_list_computes_no_w2_and_leaves_the_flow_alone():
+    x, y = _pair(40)
+    kw = dict(estimator="lcv", n_projections=8, step_size=0.2, n_steps=12, record_every=4, seed=1)
+    with_w2 = gradient_flow(x, y, w2_steps=[0, 12], **kw)
+    without = gradient_flow(x, y, w2_steps=[], **kw)
+    assert without.w2.shape == (0,) and without.w2_steps.shape == (0,) and with_w2.w2.shape == (2,)
+    np.testing.assert_array_equal(without.frames, with_w2.frames)
+    assert without.steps.tolist() == [0, 4, 8, 12]
+
+
 def test_cuda_is_refused_clearly_where_there_is_none():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
@@ -294,6 +304,7 @@ def test_cuda_is_refused_clearly_where_there_is_none():
     (dict(record_every=0), "record_every"),
     (dict(record_every=[3, 99]), r"record_every must lie in \[0, n_steps = 10\]"),
     (dict(w2_steps=[-1]), "w2_steps"),
+    (dict(record_every=[]), "record_every must hold at least one step"),
     (dict(device="tpu"), "device must be"),
 ])
 def test_bad_arguments_fail_early_with_a_clear_message(kwargs, match):
