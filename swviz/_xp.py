@@ -199,13 +199,19 @@ class _Torch:
         if isinstance(v, t.Tensor):
             return v
         dev = like.device if like is not None else None
-        return t.as_tensor(np.asarray(v), dtype=dtype or t.float64, device=dev)
+        v = np.asarray(v)
+        if not v.flags.writeable:  # a read-only cache (the merged grids): torch wants memory it may write
+            v = v.copy()
+        return t.as_tensor(v, dtype=dtype or t.float64, device=dev)
 
     def asindex(self, v, like=None):
         t = self.t
         if isinstance(v, t.Tensor):
             return v
-        return t.as_tensor(np.asarray(v, dtype=np.int64), device=like.device if like is not None else None)
+        v = np.asarray(v, dtype=np.int64)
+        if not v.flags.writeable:
+            v = v.copy()
+        return t.as_tensor(v, device=like.device if like is not None else None)
 
     def sum(self, v, axis):
         return v.sum(dim=axis)

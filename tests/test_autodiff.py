@@ -225,6 +225,19 @@ def test_bad_input_is_a_clear_error_before_any_work():
 # --------------------------------------------------------------------------- GPU
 
 
+@pytest.mark.parametrize("p", POWERS)
+@pytest.mark.parametrize("case", CASES)
+def test_the_torch_engine_of_the_gpu_path_matches_numpy_on_cpu_tensors(case, p):
+    """The code a CUDA device runs (the slice engine on tensors, torch's sort) checked where there is no GPU."""
+    x, y, a, b = _pair(case, seed=5, n=37)
+    theta = _unit(np.random.default_rng(6), 9)
+    ref = slice_costs(x, y, theta, a, b, p, grad_x=True, grad_y=True)
+    got = slice_costs(_t(x), _t(y), _t(theta), _t(a), _t(b), p, grad_x=True, grad_y=True, chunk_bytes=4000)
+    for r, g in zip(ref, got):
+        assert isinstance(g, torch.Tensor)
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-10, atol=1e-14)
+
+
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
 
