@@ -116,7 +116,7 @@ def test_sw_losses_equal_the_numpy_engine(loss):
 
 @pytest.mark.parametrize("nn", D.NN_METHODS)
 def test_chamfer_equals_brute_force(nn, monkeypatch):
-    monkeypatch.setattr(D, "_CHUNK_ELEMENTS", 1000)  # several uneven chunks for the torch search
+    monkeypatch.setattr(D._run, "_CHUNK_ELEMENTS", 1000)  # several uneven chunks for the torch search
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((130, 3)), rng.standard_normal((71, 3)) + 0.3
     d2 = ((x[:, None] - y[None]) ** 2).sum(-1)

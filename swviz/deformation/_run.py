@@ -47,10 +47,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._validation import InputError, as_points, check_count
-from .autodiff import sw_loss
-from .shapes.measures import vertex_weights
-from .shapes.shape import Shape, face_areas
+from .._validation import InputError, as_points, check_count
+from ..autodiff import sw_loss
+from ..shapes.measures import vertex_weights
+from ..shapes.shape import Shape, face_areas
 
 __all__ = [
     "FIELDS",
@@ -136,7 +136,7 @@ def example(name: str) -> tuple[Shape, Shape]:
     The spheres are trimesh's icosphere with 3 subdivisions (642 vertices, 1,280 faces),
     coarse enough for an interactive neural ODE; the targets are library meshes.
     """
-    from .shapes import library_shape
+    from ..shapes import library_shape
 
     if name not in EXAMPLES:
         raise InputError(f"unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}")
@@ -534,7 +534,7 @@ def self_intersections(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def _surface_points(vertices, faces, n, seed):
-    from .shapes.measures import surface_samples
+    from ..shapes.measures import surface_samples
 
     return surface_samples(vertices, faces, n, seed)
 
@@ -590,7 +590,7 @@ def mesh_metrics(
     * ``flipped_faces``, ``degenerate_faces``, ``self_intersections`` (face pairs): see
       :func:`flipped_faces`, :func:`degenerate_faces`, :func:`self_intersections`.
     """
-    from .estimators import sliced_wasserstein
+    from ..estimators import sliced_wasserstein
 
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
