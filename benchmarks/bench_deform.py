@@ -15,6 +15,8 @@ Chamfer in torch costs more than SW), the growth exponent of each between the sm
 largest n, and then one Adam iteration of :func:`swviz.deformation.deform` with the neural ODE at
 about 10k vertices (an icosphere, 10,242 vertices, onto an ellipsoid), per loss. All figures
 are measured side by side in one run; on a shared machine the CPU column is the steadier one.
+Last, :func:`swviz.deformation.self_intersections` on meshes of 50k and 82k faces, clean and
+pushed through themselves.
 """
 
 import argparse
@@ -25,7 +27,7 @@ import torch
 import trimesh
 
 from swviz.autodiff import sw_loss
-from swviz.deformation import chamfer, deform
+from swviz.deformation import chamfer, deform, self_intersections
 
 
 def _clouds(n, seed=0):
@@ -95,6 +97,25 @@ def main() -> None:
             r = deform((v, f), target, loss=loss, field=field, steps=args.ode_steps, n_projections=args.L,
                        metrics=False, record_every=args.ode_steps, threads=args.threads)
             print(f"  {loss:>12} {field:>5}: {r.seconds / args.ode_steps:.3f} s", flush=True)
+    _bench_intersections(args.repeat)
+
+
+def _bench_intersections(repeat: int) -> None:
+    """Self-intersecting face pairs of a 50,000-face torus, clean and with a slab pushed through itself."""
+    torus = trimesh.creation.torus(1.0, 0.35, major_sections=250, minor_sections=100)
+    v, f = np.asarray(torus.vertices), np.asarray(torus.faces)
+    crossed = v.copy()
+    crossed[v[:, 0] > 0.8, 0] -= 0.5  # the outer rim at +x sinks through the inner one
+    ico = trimesh.creation.icosphere(6)
+    w, g = np.asarray(ico.vertices), np.asarray(ico.faces)
+    pushed = w.copy()
+    pushed[w[:, 2] > 0, 2] -= 0.5  # the top cap sinks through the bottom one
+    print(f"\nself_intersections (best of {repeat}, seconds: wall / cpu)")
+    for name, (x, faces) in {"torus": (v, f), "torus, rim pushed through": (crossed, f),
+                             "icosphere(6)": (w, g), "icosphere(6), cap pushed through": (pushed, g)}.items():
+        count = len(self_intersections(x, faces))
+        wall, cpu = _time(lambda x=x, faces=faces: self_intersections(x, faces), repeat)
+        print(f"  {name:>34}: {len(faces):,} faces, {count:,} pairs, {wall:.3f} / {cpu:.3f}", flush=True)
 
 
 if __name__ == "__main__":

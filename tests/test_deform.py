@@ -116,7 +116,7 @@ def test_sw_losses_equal_the_numpy_engine(loss):
 
 @pytest.mark.parametrize("nn", D.NN_METHODS)
 def test_chamfer_equals_brute_force(nn, monkeypatch):
-    monkeypatch.setattr(D._run, "_CHUNK_ELEMENTS", 1000)  # several uneven chunks for the torch search
+    monkeypatch.setattr(D._losses, "_CHUNK_ELEMENTS", 1000)  # several uneven chunks for the torch search
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((130, 3)), rng.standard_normal((71, 3)) + 0.3
     d2 = ((x[:, None] - y[None]) ** 2).sum(-1)
@@ -204,8 +204,97 @@ def test_flipped_degenerate_and_self_intersecting_faces():
     pushed[pushed[:, 2] > 0, 2] -= 0.5  # the top cap sinks through the bottom one
     pairs = D.self_intersections(pushed, sf)
     assert pairs.shape[1] == 2 and len(pairs) > 50
-    # every reported pair really is two faces with no shared corner or with a crossing
-    assert np.all(pairs[:, 0] != pairs[:, 1])
+    # every reported pair is two distinct faces, listed once, smaller index first
+    assert np.all(pairs[:, 0] < pairs[:, 1]) and len(np.unique(pairs, axis=0)) == len(pairs)
+
+
+def _orient(p, q, r, s):
+    """Sign of det[q - p, r - p, s - p] for stacked points ``(k, 3)``: which side of plane pqr s lies on."""
+    return np.sign(np.linalg.det(np.stack([q - p, r - p, s - p], axis=1)))
+
+
+def _segment_hits_triangle(p, q, a, b, c):
+    """Brute-force reference: the segment pq crosses the triangle abc (points in general position)."""
+    sides = _orient(a, b, c, p) != _orient(a, b, c, q)
+    turns = np.stack([_orient(p, q, a, b), _orient(p, q, b, c), _orient(p, q, c, a)])
+    return sides & (np.all(turns > 0, axis=0) | np.all(turns < 0, axis=0))
+
+
+def _reference_intersections(v, f):
+    """Every pair of faces by edge-triangle tests, O(m^2): two faces with no shared corner meet iff an edge of
+    one crosses the other; with one shared corner, iff the edge opposite it in one crosses the other."""
+    i, j = np.triu_indices(len(f), 1)
+    shared = (f[i][:, :, None] == f[j][:, None, :]).any(2)  # (c, 3): corner k of face i is in face j
+    t, u = v[f[i]], v[f[j]]  # (c, 3, 3)
+    hit = np.zeros(len(i), bool)
+    for s, e in ((0, 1), (1, 2), (2, 0)):
+        hit |= _segment_hits_triangle(t[:, s], t[:, e], *u.transpose(1, 0, 2)) & ~shared[:, s] & ~shared[:, e]
+        shared_j = (f[j][:, [s, e]][:, :, None] == f[i][:, None, :]).any(2)
+        hit |= _segment_hits_triangle(u[:, s], u[:, e], *t.transpose(1, 0, 2)) & ~shared_j.any(1)
+    n_shared = shared.sum(1)
+    keep = hit & (n_shared <= 1)
+    return {(a, b) for a, b in zip(i[keep], j[keep])}, n_shared
+
+
+def test_self_intersections_equal_a_brute_force_reference_on_random_soups():
+    rng = np.random.default_rng(12)
+    # separate triangles of sizes over a factor of 20 (several radius classes in the broad phase)
+    m = 90
+    centre = rng.uniform(0, 1, (m, 1, 3))
+    size = np.exp(rng.uniform(np.log(0.03), np.log(0.6), (m, 1, 1)))
+    v = (centre + size * rng.standard_normal((m, 3, 3))).reshape(-1, 3)
+    f = np.arange(3 * m).reshape(m, 3)
+    # and faces drawn from a few shared vertices: pairs sharing a corner, an edge, or none
+    w = rng.uniform(0, 1, (30, 3))
+    g = np.array([rng.choice(30, 3, replace=False) for _ in range(150)])
+    for verts, faces in ((v, f), (w, g)):
+        ref, n_shared = _reference_intersections(verts, faces)
+        got = D.self_intersections(verts, faces)
+        assert {tuple(p) for p in got.tolist()} == ref
+        assert len(ref) > 20
+    # the shared-vertex soup tests both rules: many corner pairs, some crossing and some not
+    corner = n_shared == 1
+    i, j = np.triu_indices(len(g), 1)
+    crossing = np.array([(a, b) in ref for a, b in zip(i, j)])
+    assert (corner & crossing).sum() > 10 and (corner & ~crossing).sum() > 100 and (n_shared == 2).sum() > 5
+
+
+def _rotation(seed):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((3, 3)))
+    return q
+
+
+@pytest.mark.parametrize("seed", [None, 0, 1])  # as built (exact coordinates), then turned (rounded coordinates)
+def test_self_intersections_of_known_pairs(seed):
+    turn = np.eye(3) if seed is None else _rotation(seed)
+
+    def count(v, f):
+        return len(D.self_intersections(np.asarray(v, float) @ turn.T, np.asarray(f)))
+
+    tri = [[0, 0, 0], [1, 0, 0], [0, 1, 0]]
+    # two triangles linked through each other, and the same moved apart
+    assert count(tri + [[0.2, 0.2, -1], [0.2, 0.2, 1], [-1, -1, 0]], [[0, 1, 2], [3, 4, 5]]) == 1
+    assert count(tri + [[1.2, 1.2, -1], [1.2, 1.2, 1], [2, 2, 0]], [[0, 1, 2], [3, 4, 5]]) == 0
+    # coplanar, no shared corner: overlapping counts, side by side does not
+    assert count(tri + [[0.2, 0.2, 0], [1.2, 0.2, 0], [0.2, 1.2, 0]], [[0, 1, 2], [3, 4, 5]]) == 1
+    small = [[0.1, 0.1, 0], [0.3, 0.1, 0], [0.1, 0.3, 0]]  # inside tri: no edges cross
+    assert count(small + tri, [[0, 1, 2], [3, 4, 5]]) == count(tri + small, [[0, 1, 2], [3, 4, 5]]) == 1
+    assert count(tri + [[1, 1, 0], [0.6, 1, 0], [1, 0.6, 0]], [[0, 1, 2], [3, 4, 5]]) == 0
+    # a flat fan of six faces round a vertex and a flat grid: neighbours touch, nothing crosses
+    ring = [[np.cos(a), np.sin(a), 0] for a in np.arange(6) * np.pi / 3]
+    assert count([[0, 0, 0]] + ring, [[0, k + 1, (k + 1) % 6 + 1] for k in range(6)]) == 0
+    grid = trimesh.creation.box().subdivide().subdivide()  # its sides are flat grids of coplanar faces
+    assert count(grid.vertices, grid.faces) == 0
+    # one shared corner: a fin through the face counts, a fin pointing away does not, a coplanar overlap counts
+    assert count(tri + [[0.5, 0.5, 1], [0.5, 0.5, -1]], [[0, 1, 2], [0, 3, 4]]) == 1
+    assert count(tri + [[-0.5, -0.5, 1], [-0.5, -0.5, -1]], [[0, 1, 2], [0, 3, 4]]) == 0
+    assert count(tri + [[1, 1, 0], [0.2, 1, 0]], [[0, 1, 2], [0, 3, 4]]) == 1
+    assert count(tri + [[0.3, 0.1, 0], [0.1, 0.3, 0]], [[0, 1, 2], [0, 3, 4]]) == 1  # inside, no edges cross
+    # a shared edge never counts, even folded flat onto the other face (flipped_faces reports that)
+    assert count(tri + [[0.3, 0.3, 0]], [[0, 1, 2], [1, 0, 3]]) == 0
+    assert count(tri + [[0.3, 0.3, 0.4]], [[0, 1, 2], [1, 0, 3]]) == 0
+    # a face of zero area has no plane and never counts
+    assert count(tri + [[0.2, 0.2, -1], [0.2, 0.2, 1], [0.2, 0.2, 0]], [[0, 1, 2], [3, 4, 5]]) == 0
 
 
 # ------------------------------------------------------------------------------- control and bad input
