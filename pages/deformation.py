@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import streamlit as st
-from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from pages import pair, ui
 from swviz.deformation import (
@@ -52,46 +49,23 @@ def _deform(source: Shape, target: Shape, loss, field, L, steps, lr, seed, time_
 
 def _run(jobs: dict, run_key: str) -> dict:
     """The runs on a worker thread with a progress bar; a pressed Stop leaves partial results in session state."""
-    results: dict = {}
-    state = {"frac": 0.0, "text": "Starting…", "cancel": False, "error": None}
     partial = st.session_state.setdefault(PARTIAL_KEY, {})
+    done: dict = {}
 
-    def work():
-        try:
-            for i, (field, job) in enumerate(jobs.items()):
-                def progress(frac, msg, i=i):
-                    if state["cancel"]:
-                        raise StopDeformation
-                    state["frac"], state["text"] = (i + frac) / len(jobs), msg
+    def step(field, job):
+        def run(progress):
+            try:
+                done[field] = _deform(**job, _progress=progress)
+            except _Partial as p:  # stopped: keep what is finished and this field's partial result
+                partial.setdefault(run_key, {}).update(done)
+                partial[run_key][field] = p.result
+                raise ui.StopRun from None
+            return done[field]
 
-                try:
-                    results[field] = _deform(**job, _progress=progress)
-                except _Partial as p:
-                    partial.setdefault(run_key, {}).update(results)
-                    partial[run_key][field] = p.result
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed back to the script thread
-            state["error"] = exc
+        return run
 
-    worker = threading.Thread(target=work, name="swviz-deform", daemon=True)
-    add_script_run_ctx(worker, get_script_run_ctx())
-    st.session_state[WORKER_KEY] = worker
-    worker.start()
-    bar = None
-    try:
-        while worker.is_alive():
-            worker.join(0.15)
-            if worker.is_alive():
-                bar = bar or st.progress(0.0, text="Deforming…")
-                bar.progress(min(max(state["frac"], 0.0), 1.0), text=state["text"])
-    finally:
-        if worker.is_alive():  # Stop was pressed (or a widget changed): the worker stops at its next iteration
-            state["cancel"] = True
-    if bar is not None:
-        bar.empty()
-    if state["error"] is not None:
-        raise state["error"]
-    return results
+    return ui.run_steps([(f, step(f, job)) for f, job in jobs.items()], text="Deforming…",
+                        cancelled=StopDeformation, name="swviz-deform", worker_key=WORKER_KEY, poll_s=0.15)
 
 
 STARTED_KEY = "deform_started"

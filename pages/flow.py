@@ -5,12 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import threading
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 import swviz
 from pages import pair, ui
@@ -47,39 +45,12 @@ def _run_all(jobs: list[dict]) -> list:
     cache hit); the bar appears only when the results are not already cached, and a
     stopped run tells the worker to give up.
     """
-    results: list = [None] * len(jobs)
-    state = {"frac": 0.0, "text": "Starting the flows…", "cancel": False, "error": None}
+    def step(job):
+        return lambda progress: _flow(**job, _progress=progress)
 
-    def work():
-        try:
-            for i, job in enumerate(jobs):
-                def progress(frac, msg, i=i):
-                    if state["cancel"]:
-                        raise _Cancelled
-                    state["frac"], state["text"] = (i + frac) / len(jobs), msg
-
-                results[i] = _flow(**job, _progress=progress)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the script thread
-            state["error"] = exc
-
-    worker = threading.Thread(target=work, name="swviz-flow", daemon=True)
-    add_script_run_ctx(worker, get_script_run_ctx())
-    worker.start()
-    bar = None
-    try:
-        while worker.is_alive():
-            worker.join(0.12)
-            if worker.is_alive():
-                bar = bar or st.progress(0.0, text="Computing the flows…")
-                bar.progress(min(max(state["frac"], 0.0), 1.0), text=state["text"])
-    finally:
-        if worker.is_alive():  # the run was stopped (a widget changed): let the worker go
-            state["cancel"] = True
-    if bar is not None:
-        bar.empty()
-    if state["error"] is not None:
-        raise state["error"]
-    return results
+    done = ui.run_steps([(i, step(job)) for i, job in enumerate(jobs)], text="Computing the flows…",
+                        cancelled=_Cancelled, name="swviz-flow")
+    return [done[i] for i in range(len(jobs))]
 
 
 def _subsample(points, weights, n, seed):

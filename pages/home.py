@@ -67,6 +67,8 @@ with left:
                 f":{c}[**{side}**] {s.name} · {'upload' if s.origin != 'library' else 'library'}"
                 for c, side, s in (("blue", "source", shapes[0]), ("red", "target", shapes[1]))))
             st.caption("Chosen on the Shapes page (uploads are changed there).")
+            for s in shapes:
+                ui.shape_notes(s)
             st.button("Use library shapes instead", on_click=_use_library, key="w_home_library",
                       icon=":material/category:")
         on_change = _upload_options_changed

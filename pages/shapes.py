@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages import pair, ui
 from swviz.discrepancy import shape_discrepancy
-from swviz.figures.shapes import discrepancy_figure, measure_figure, pair_figure
+from swviz.figures.shapes import discrepancy_figure, measure_figure, pair_figure, weights_caption
 from swviz.shapes import (
     FORMATS,
     MAX_FILE_MB,
@@ -70,9 +70,12 @@ def choose_side(side: str, url_key: str, title: str, current, config: dict, dim:
     if shape is None:
         st.info(f"Upload a mesh or point cloud; until then the {side} stays **{current.name}**.",
                 icon=":material/upload_file:")
+        if current.origin != "library":  # an upload from a link or a view: what its loader said still holds
+            ui.shape_notes(current)
     else:
         st.caption(f"{shape.name}: {shape.n_vertices:,} vertices" + (f", {shape.n_faces:,} faces" if shape.is_mesh
                                                                        else " (point cloud)"))
+        ui.shape_notes(shape)
     return shape
 
 
@@ -138,12 +141,11 @@ def views() -> None:
             ui.chart(pair_figure(shown_source, shown_target, "overlay"), "shapes_overlay")
     elif shown == "measures":
         with tabs["measures"]:
-            st.caption("Atoms coloured by n·wᵢ: 1 is the uniform weight, above 1 heavier than average.")
             m1, m2 = st.columns(2)
-            with m1:
-                ui.chart(measure_figure(source, seed=int(seed)), "shapes_measure_source")
-            with m2:
-                ui.chart(measure_figure(target, seed=int(seed)), "shapes_measure_target")
+            for col, side, m in ((m1, "source", source), (m2, "target", target)):
+                with col:
+                    st.caption(f"**{side.capitalize()}.** {weights_caption(m)}")
+                    ui.chart(measure_figure(m, seed=int(seed), caption=False), f"shapes_measure_{side}")
     elif shown == "discrepancy":
         with tabs["discrepancy"]:
             dmap = _discrepancy(shown_source, shown_target)

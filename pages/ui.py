@@ -18,6 +18,7 @@ import threading
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 import swviz
 
@@ -357,7 +358,75 @@ def chart(fig, key: str, name: str | None = None, *, html: bool = True, containe
                                     "icon in the figure's toolbar saves a 3200 × 2000 PNG.")
 
 
+# --------------------------------------------------------------------------- long runs on a worker thread
+
+
+class StopRun(Exception):
+    """Raised by a step of :func:`run_steps` to end the run there, quietly (the finished steps are returned)."""
+
+
+def run_steps(steps, *, text: str, cancelled: type[BaseException], name: str = "swviz-worker",
+              worker_key: str | None = None, poll_s: float = 0.12) -> dict:
+    """Run ``steps`` one after another on a worker thread, with a progress bar drawn from the script thread.
+
+    steps : list of (key, step)
+        ``step(progress)`` computes one result; ``progress(frac, message)`` reports its own
+        fraction in [0, 1] and raises ``cancelled()`` once the script run has been stopped
+        (a widget changed, or a Stop button was pressed), so the worker gives up at its next
+        report. A step may raise :class:`StopRun` to end the run with what is finished.
+
+    Returns a dict key -> result of the steps that finished. An error in a step is raised
+    here, in the script thread. The bar appears only while the worker is still busy (a
+    cached result draws nothing), and ``st.session_state[worker_key]`` holds the thread
+    when given (a later run can join it).
+    """
+    results: dict = {}
+    state = {"frac": 0.0, "text": text, "cancel": False, "error": None}
+
+    def work():
+        try:
+            for i, (key, step) in enumerate(steps):
+                def progress(frac, msg, i=i):
+                    if state["cancel"]:
+                        raise cancelled()
+                    state["frac"], state["text"] = (i + frac) / len(steps), msg
+
+                results[key] = step(progress)
+        except StopRun:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed back to the script thread
+            state["error"] = exc
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    add_script_run_ctx(worker, get_script_run_ctx())
+    if worker_key is not None:
+        st.session_state[worker_key] = worker
+    worker.start()
+    bar = None
+    try:
+        while worker.is_alive():
+            worker.join(poll_s)
+            if worker.is_alive():
+                bar = bar or st.progress(0.0, text=text)
+                bar.progress(min(max(state["frac"], 0.0), 1.0), text=state["text"])
+    finally:
+        if worker.is_alive():  # the run was stopped: the worker gives up at its next progress report
+            state["cancel"] = True
+    if bar is not None:
+        bar.empty()
+    if state["error"] is not None:
+        raise state["error"]
+    return results
+
+
 # --------------------------------------------------------------------------- computations and text
+
+
+def shape_notes(shape, container=None) -> None:
+    """The loader's notes on ``shape`` (a header line skipped, STL corners merged...) as visible info boxes."""
+    target = st if container is None else container
+    for note in getattr(shape, "notes", ()) or ():
+        target.info(f"**{shape.name}**: {note}", icon=":material/info:")
 
 
 @st.cache_data(show_spinner="Computing the reference value…", max_entries=32)

@@ -154,12 +154,12 @@ def _equal_weights(measure: Measure) -> bool:
 
 
 def measure_figure(measure: Measure, height: int = 420, max_points: int = 6000, seed: int = 0,
-                   title: str | None = None) -> go.Figure:
+                   title: str | None = None, caption: bool = True) -> go.Figure:
     """The atoms of ``measure``: one colour when the weights are equal, else coloured by ``n * w_i`` with a colour bar.
 
     Varifold atoms (6-D) are drawn at their centroids with short segments along their normals.
     At most ``max_points`` atoms are drawn (a seeded subset), which the title says; the
-    subtitle is :func:`weights_caption`.
+    subtitle is :func:`weights_caption` (left out with ``caption=False``, when the page prints it).
     """
     pts = measure.points
     n = measure.n
@@ -192,7 +192,8 @@ def measure_figure(measure: Measure, height: int = 420, max_points: int = 6000, 
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     head = title or f"{measure.name}: {measure.mode}, {shown}"
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=52, b=0), uirevision=UIREVISION, showlegend=False,
-                      title=dict(text=f"{head}<br><sup>{weights_caption(measure)}</sup>", font=dict(size=13)))
+                      title=dict(text=f"{head}<br><sup>{weights_caption(measure)}</sup>" if caption else head,
+                                 font=dict(size=13)))
     return fig
 
 
