@@ -56,6 +56,53 @@ def _estimate(args) -> dict:
     return out
 
 
+_last_bar = [0.0]
+
+
+def _bar(done: int, total: int, left) -> None:
+    """A one-line progress bar on stderr: tasks done and time left (redrawn at most 10 times a second)."""
+    now = time.perf_counter()
+    if done < total and now - _last_bar[0] < 0.1:
+        return
+    _last_bar[0] = now
+    width = 30
+    full = int(width * done / max(total, 1))
+    eta = "" if left is None else f", {left:.0f} s left"
+    print(f"\r[{'#' * full}{'.' * (width - full)}] {done}/{total} tasks{eta}   ", end="", file=sys.stderr, flush=True)
+
+
+def _study(args) -> int:
+    from . import batch
+
+    try:
+        cfg = batch.load_config(args.config)
+        if args.workers is not None and args.workers < 1:
+            raise InputError(f"--workers must be >= 1; got {args.workers}")
+        if args.chunk is not None and args.chunk < 1:
+            raise InputError(f"--chunk must be >= 1; got {args.chunk}")
+        out = Path(args.out) if args.out else Path(args.config).parent / f"{Path(args.config).stem}-results"
+        res = batch.run_study(cfg, workers=args.workers, scheduler=args.scheduler, chunk=args.chunk,
+                              progress=None if args.quiet else _bar)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(file=sys.stderr)
+    paths = res.write(out)
+    bad = res.failures[~res.failures["kind"].isin(["cancelled", "skipped"])]
+    for row in res.failures[res.failures["kind"] == "skipped"].itertuples():
+        print(f"skipped: {row.pair}, estimator {row.estimator}: {row.message}", file=sys.stderr)
+    print(f"{len(res.table)} estimates from {res.meta['n_tasks']} tasks ({res.meta['runner']}, "
+          f"{res.meta['seconds']:.1f} s) written to {paths['parquet'].parent}")
+    for row in bad.itertuples():
+        print(f"failed: {row.pair}, estimator {row.estimator}, L = {row.L}, repeats {row.repeats}: {row.message}",
+              file=sys.stderr)
+    if res.interrupted:
+        print("interrupted: the finished tasks are written, the rest are listed in failures.csv", file=sys.stderr)
+        return 130
+    return 1 if len(bad) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m swviz", description="Sliced Wasserstein distances between shapes.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -75,6 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="weight of the normal block of varifold atoms")
     est.add_argument("--reference", action="store_true", help="also compute the near-exact reference")
     est.add_argument("--json", action="store_true", help="print one JSON object")
+    st = sub.add_parser(
+        "study", help="run a batch study from a TOML config (in-process, local cluster or Dask scheduler)",
+        description="Run a batch study (swviz.batch): every pair x estimator x L x repeat of CONFIG, written as "
+                    "results.parquet / results.csv, summary.csv, failures.csv, study.toml and study.json "
+                    "(config, seed, package versions) in --out. Exit status: 0 all tasks ran, 1 some tasks "
+                    "failed (listed in failures.csv), 2 bad config or usage, 130 interrupted (Ctrl-C; what "
+                    "finished is written).")
+    st.add_argument("config", help="study config (.toml, or .yaml with PyYAML); see swviz.batch.parse_config")
+    where = st.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N", help="start a local cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler, e.g. tcp://host:8786")
+    st.add_argument("--out", metavar="DIR", help="output folder (default: <config name>-results beside the config)")
+    st.add_argument("--chunk", type=int, metavar="K", help="repeats per task (changes the split, not the table)")
+    st.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sub.add_parser("shapes", help="list the built-in shapes")
     sub.add_parser("estimators", help="list the estimators")
     return ap
@@ -90,6 +151,8 @@ def main(argv=None) -> int:
         for name, desc in ESTIMATORS.items():
             print(f"{name:24s} {desc}")
         return 0
+    if args.command == "study":
+        return _study(args)
     try:
         out = _estimate(args)
     except (ValueError, OSError) as exc:
