@@ -22,20 +22,17 @@ page's median, measured in the same loop. Machines are noisy: compare the ratios
 from __future__ import annotations
 
 import argparse
-import contextlib
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+if str(ROOT) not in sys.path:  # run as a script: the shared server and browser helpers live in tests/e2e
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.browser import launch, streamlit_server  # noqa: E402
+
 #: page -> (URL path, prefix of its charts' keys: Streamlit gives each keyed chart the class st-key-<key>)
 PAGES = {"home": ("", "home_"), "shapes": ("shapes", "shapes_"), "variance": ("variance", "v_"),
          "flow": ("flow", "flow_"), "correspondence": ("correspondence", "corr_")}
@@ -47,37 +44,8 @@ def page_chart(prefix: str) -> str:
     return f"[class*='st-key-{prefix}'] {CHART}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
 def server(script: Path):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError(f"{script.name} never answered its health check")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    return streamlit_server(script, health_timeout_s=120.0)
 
 
 def first_chart(browser, url: str, timeout_s: float = 180.0) -> float:
@@ -133,7 +101,7 @@ def main() -> None:
 
     with server(ROOT / "benchmarks" / "bare_page.py") as bare, server(ROOT / "app.py") as app, \
             sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = launch(pw)
         cold = {"bare": first_chart(browser, bare)}
         for name, (path, _) in PAGES.items():  # the server's first visit of each page (imports, caches)
             cold[name] = first_chart(browser, f"{app}/{path}")

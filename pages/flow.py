@@ -248,6 +248,12 @@ if work > AUTO_RUN_STEPS and not all(f in _flows_done() for f in fingerprints) a
             f"(up to {AUTO_RUN_STEPS:,} steps in all run at once).", icon=":material/hourglass_top:")
     ui.stop()
 
+# the pair is drawn at once where the flows still have to run; the animation takes its place when they are done
+slot = st.empty()
+if not all(f in _flows_done() for f in fingerprints) and (x.shape[1] <= 3):
+    with slot.container():
+        ui.chart(flow_animation([("start: " + source.name, x[None].astype(np.float32))], np.array([0]), y, faces),
+                 "flow_preview", html=False)
 try:
     results = _run_all(jobs)
     _flows_done().update(fingerprints)
@@ -264,8 +270,9 @@ dim = results[0].frames.shape[2]
 if dim > 3:
     st.warning(f"These measures live in {dim}D and cannot be animated; the curves and the table still hold.")
 else:
-    ui.chart(flow_animation(list(zip(labels, [r.frames for r in results])), results[0].steps, y, faces),
-             "flow_animation")
+    with slot.container():
+        ui.chart(flow_animation(list(zip(labels, [r.frames for r in results])), results[0].steps, y, faces),
+                 "flow_animation")
     st.caption("Press ▶ Play or drag the slider; the target is drawn faintly. "
                + ("Mesh mode: the vertices flow and the faces are kept." if faces is not None else ""))
 

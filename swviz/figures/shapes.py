@@ -103,6 +103,23 @@ def _scene_layout(points: list[np.ndarray], pad: float = 0.05) -> dict:
                 zaxis=dict(range=[c[2] - r, c[2] + r], **axis), aspectmode="cube", uirevision=UIREVISION)
 
 
+def _side_by_side(source: Shape, target: Shape, names: tuple[str, str], traces) -> go.Figure:
+    """Two panels, each with equal aspect: ``traces(col, shape, scene)`` gives the traces of panel ``col`` (1 or 2)."""
+    three_d = source.dim == 3
+    kind = "scene" if three_d else "xy"
+    fig = make_subplots(rows=1, cols=2, specs=[[{"type": kind}, {"type": kind}]], subplot_titles=names,
+                        horizontal_spacing=0.02)
+    for col, s in enumerate((source, target), start=1):
+        for t in traces(col, s, "scene" if col == 1 else "scene2"):
+            fig.add_trace(t, row=1, col=col)
+    if three_d:
+        fig.update_layout(scene=_scene_layout([source.vertices]), scene2=_scene_layout([target.vertices]))
+    else:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
+        fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
+    return fig
+
+
 def pair_figure(source: Shape, target: Shape, layout: str = "side", height: int = 520,
                 names: tuple[str, str] | None = None) -> go.Figure:
     """The pair side by side (``layout="side"``, two linked-size scenes) or overlaid (``"overlay"``)."""
@@ -119,17 +136,8 @@ def pair_figure(source: Shape, target: Shape, layout: str = "side", height: int 
         else:
             fig.update_yaxes(scaleanchor="x", scaleratio=1)
     elif layout == "side":
-        kind = "scene" if three_d else "xy"
-        fig = make_subplots(rows=1, cols=2, specs=[[{"type": kind}, {"type": kind}]], subplot_titles=names,
-                            horizontal_spacing=0.02)
-        for col, (s, n, c) in enumerate(zip((source, target), names, colors), start=1):
-            for t in shape_traces(s, c, n, scene="scene" if col == 1 else "scene2"):
-                fig.add_trace(t, row=1, col=col)
-        if three_d:
-            fig.update_layout(scene=_scene_layout([source.vertices]), scene2=_scene_layout([target.vertices]))
-        else:
-            fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
-            fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
+        fig = _side_by_side(source, target, names,
+                            lambda col, s, scene: shape_traces(s, colors[col - 1], names[col - 1], scene=scene))
         fig.update_layout(showlegend=False)  # the subplot titles name the shapes
     else:
         raise ValueError(f"layout must be 'side' or 'overlay'; got {layout!r}")
@@ -234,19 +242,8 @@ def discrepancy_figure(source: Shape, target: Shape, source_values: np.ndarray, 
         raise ValueError(f"one value per vertex is needed: got {sv.shape} for {source.n_vertices:,} source and "
                          f"{tv.shape} for {target.n_vertices:,} target vertices")
     cmax = float(max(np.quantile(sv, 0.99), np.quantile(tv, 0.99))) or 1.0
-    three_d = source.dim == 3
-    kind = "scene" if three_d else "xy"
     names = (f"source: {source.name}", f"target: {target.name}")
-    fig = make_subplots(rows=1, cols=2, specs=[[{"type": kind}, {"type": kind}]], subplot_titles=names,
-                        horizontal_spacing=0.02)
-    for col, (s, vals) in enumerate(((source, sv), (target, tv)), start=1):
-        trace = _value_trace(s, vals, "scene" if col == 1 else "scene2", cmax, col == 2, label, max_faces,
-                             marker_size)
-        fig.add_trace(trace, row=1, col=col)
-    if three_d:
-        fig.update_layout(scene=_scene_layout([source.vertices]), scene2=_scene_layout([target.vertices]))
-    else:
-        fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
-        fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
+    fig = _side_by_side(source, target, names, lambda col, s, scene: [
+        _value_trace(s, (sv, tv)[col - 1], scene, cmax, col == 2, label, max_faces, marker_size)])
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=40, b=0), showlegend=False, uirevision=UIREVISION)
     return fig

@@ -1,0 +1,69 @@
+"""No state leaks between sessions: one link gives the same Home estimate in every fresh session,
+whatever other sessions did on the same server (process-wide caches, the upload store) in between.
+
+Each AppTest is a fresh session in this process, so they share every ``st.cache_data`` /
+``st.cache_resource`` entry and module-level object, as browser sessions on one server do.
+"""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import swviz
+from swviz.shapes import library_shape, make_pair
+from tests.conftest import ROOT
+
+LINK = {"src": "cube", "tgt": "capsule", "n": "500", "seed": "3", "measure": "surface", "norm": "centre",
+        "nw": "1", "est": "rqmc-spiral", "L": "200", "p": "2"}
+
+
+def _session(page: str, query: dict) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _numbers(at: AppTest) -> tuple[str, str]:
+    """The estimate and the reference as the page shows them."""
+    return at.metric[0].value, at.metric[1].value
+
+
+@pytest.mark.slow  # about 20 s of page runs on busy cores
+def test_one_link_shows_one_estimate_in_every_session_whatever_others_did():
+    first = _numbers(_session("home.py", LINK))
+    # what the link means, computed without the app: the page shows exactly this value
+    src, tgt = make_pair(library_shape("cube"), library_shape("capsule"), "surface", 500, 3, "centre", 1.0)
+    direct = swviz.sliced_wasserstein(src.points, tgt.points, src.weights, tgt.weights, estimator="rqmc-spiral",
+                                      n_projections=200, p=2, seed=3)
+    assert first[0] == f"{direct.value:.6g}"
+
+    # another session changes everything it can on the same pair and around it
+    other = _session("shapes.py", {k: LINK[k] for k in ("src", "tgt", "n", "seed", "measure", "norm", "nw")})
+    other.selectbox(key="w_norm").set_value("align").run()
+    other.number_input(key="w_n").set_value(900).run()
+    other.number_input(key="w_seed").set_value(8).run()
+    other.selectbox(key="w_measure").set_value("vertices").run()
+    for view in ("overlay", "measures", "discrepancy"):
+        _session("shapes.py", {**{k: LINK[k] for k in ("src", "tgt", "n", "seed")}, "norm": "align",
+                               "measure": "vertices", "sview": view})
+    assert not other.exception, other.exception
+    moved = other.session_state["swviz_pair"]
+    assert moved["config"]["norm"] == "align" and moved["config"]["n"] == 900
+    busy = _session("home.py", {**LINK, "n": "900", "seed": "8", "norm": "align", "est": "shcv-auto", "L": "300"})
+    busy.run()  # a rerun of that session
+    for est in ("qmc-gaussian", "rqmc-gaussian", "ucv"):
+        _session("home.py", {**LINK, "est": est})
+
+    # fresh sessions on the first link, and a rerun of one of them: the same numbers
+    again = _session("home.py", LINK)
+    assert _numbers(again) == first
+    again.run()
+    assert _numbers(again) == first
+    assert _numbers(_session("home.py", LINK)) == first
+    # and the pair those sessions hold is the one the link names, point for point
+    pair = again.session_state["swviz_pair"]
+    np.testing.assert_array_equal(pair["source"].points, src.points)
+    np.testing.assert_array_equal(pair["target"].points, tgt.points)
