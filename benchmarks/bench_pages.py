@@ -35,7 +35,8 @@ from tests.e2e.browser import launch, streamlit_server  # noqa: E402
 
 #: page -> (URL path, prefix of its charts' keys: Streamlit gives each keyed chart the class st-key-<key>)
 PAGES = {"home": ("", "home_"), "shapes": ("shapes", "shapes_"), "variance": ("variance", "v_"),
-         "flow": ("flow", "flow_"), "correspondence": ("correspondence", "corr_")}
+         "flow": ("flow", "flow_"), "correspondence": ("correspondence", "corr_"),
+         "deformation": ("deformation", "deform_"), "amortized": ("amortized", "am_")}
 CHART = "[data-testid='stPlotlyChart'] .main-svg"
 
 

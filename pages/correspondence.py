@@ -88,7 +88,7 @@ source, target = pair.current_pair()
 methods_all = list(swviz.CORRESPONDENCE_METHODS)
 
 with st.container(border=True):
-    c1, c2, c3, c4 = st.columns([2.6, 1, 1, 1])
+    c1, c2, c3, c4 = st.columns([3.4, 1, 1, 1])
     with c1:
         methods = ui.multiselect(f"Methods (up to {MAX_METHODS})", methods_all, "cmeth", DEFAULT_METHODS,
                                  format_func=lambda m: swviz.CORRESPONDENCE_METHODS[m].title,

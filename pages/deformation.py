@@ -105,7 +105,7 @@ with st.container(border=True):
         field = ui.select("Field", list(FIELDS), "dfield", "ode", format_func=FIELD_LABELS.get,
                           help=" · ".join(f"{k}: {f.description}" for k, f in FIELDS.items()))
     with c4:
-        compare = ui.toggle("Compare with the other field", "dcompare", True,
+        compare = ui.toggle("Compare fields", "dcompare", True,
                             help="Run the other field too, at the same budget, seed, directions and samples.")
     c1, c2, c3, c4, c5, c6 = st.columns(6)
     with c1:

@@ -95,7 +95,7 @@ with left:
         st.warning(f"Sobol sets keep their balance only when L is a power of 2 (L = {int(L)}).",
                    icon=":material/warning:")
 
-pair.sidebar_summary()
+pair.sidebar_summary(notes=False)  # the notes stand next to the shapes here
 source, target = pair.current_pair()
 
 with right:

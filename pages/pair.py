@@ -295,8 +295,11 @@ def last_upload(side: str) -> Shape | None:
     return st.session_state.get(UPLOAD_KEY.format(side=side), {}).get("shape")
 
 
-def sidebar_summary() -> None:
-    """A compact line per shape in the sidebar of every page."""
+def sidebar_summary(notes: bool = True) -> None:
+    """A compact line per shape in the sidebar of every page, and the loader's notes on an upload.
+
+    ``notes=False`` where the page shows those notes itself, next to the shapes (Shapes, Home).
+    """
     source, target = current_pair()
     config = current_config()
     with st.sidebar:
@@ -309,6 +312,9 @@ def sidebar_summary() -> None:
         st.markdown(line("blue", "source", source, "src") + "  \n" + line("red", "target", target, "tgt"))
         st.caption(f"{MODES[config['mode']]} · {NORMALISATIONS[config['norm']]}"
                    + (f" · normal weight {config['nw']:g}" if config["mode"] == "varifold" else ""))
+    if notes:
+        for shape in current_shapes():
+            ui.shape_notes(shape, st.sidebar)
 
 
 # --------------------------------------------------------------------------- views: download and open

@@ -118,7 +118,7 @@ if wanted != current:
     except ValueError as exc:
         ui.show_error(exc, "Kept the previous pair")
 
-pair.sidebar_summary()
+pair.sidebar_summary(notes=False)  # the notes stand next to the shapes here
 source, target = pair.current_pair()
 config = pair.current_config()
 shown_source, shown_target = source.shape, target.shape

@@ -81,3 +81,17 @@ def test_equal_weights_get_one_colour_and_unequal_weights_a_colour_bar():
         rel = m.weights * m.n
         assert f"from {rel.min():.3g} to {rel.max():.3g}" in c
     assert len(charts) == 2 and all(_scale_shown(c) for c in charts)
+
+
+def test_a_link_to_an_upload_carries_its_notes_to_other_pages():
+    pts = np.random.default_rng(5).normal(size=(60, 3))
+    text = ("name of my cloud\n" + "\n".join(" ".join(f"{c:.6f}" for c in p) for p in pts)).encode()
+    at = _upload(_open("shapes.py"), "source", "headed.txt", text)
+    link = {k: at.query_params[k][0] if isinstance(at.query_params[k], list) else at.query_params[k]
+            for k in ("src", "tgt", "n", "seed", "measure", "norm", "nw")}
+    assert link["src"].startswith("@")
+    other = _open("correspondence.py", **link)  # a fresh session, reading the upload from the server's store
+    side = [i.value for i in other.sidebar.info]
+    assert sum("headed.txt" in i and "header" in i for i in side) == 1, side
+    home = _open("home.py", **link)  # Home shows them beside the pair in use, not twice
+    assert sum("headed.txt" in i for i in _infos(home)) == 1
