@@ -18,7 +18,7 @@ DEFAULT_METHODS = [m for m in ("assignment", "bspot", "min-swgg") if m in swviz.
 THRESHOLDS = np.linspace(0.0, 0.25, 51)
 
 
-@st.cache_data(show_spinner=False, max_entries=48)
+@st.cache_data(show_spinner=False, max_entries=48, hash_funcs=ui.ARRAY_HASH)
 def _correspond(x, y, method: str, seed: int, options: tuple) -> swviz.Correspondence:
     return swviz.correspond(x, y, method=method, seed=seed, **dict(options))
 

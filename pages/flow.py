@@ -28,7 +28,7 @@ class _Cancelled(Exception):
     """Raised from the progress callback when the script run was stopped."""
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
+@st.cache_data(show_spinner=False, max_entries=24, hash_funcs=ui.ARRAY_HASH)
 def _flow(x0, y, a, b, faces, estimator, L, h, n_steps, seed, loss, record_every, w2_steps, measure, smoothing,
           n_samples, cv_ridge=0.0, _progress=None):
     common = dict(estimator=estimator, n_projections=L, step_size=h, n_steps=n_steps, seed=seed,

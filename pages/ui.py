@@ -14,8 +14,10 @@ view archive download and "Open a view"). Pages end early with :func:`stop` (not
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
+import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -429,7 +431,24 @@ def shape_notes(shape, container=None) -> None:
         target.info(f"**{shape.name}**: {note}", icon=":material/info:")
 
 
-@st.cache_data(show_spinner="Computing the reference value…", max_entries=32)
+def array_digest(a: np.ndarray) -> str:
+    """A hash of every entry of ``a`` (with its shape and dtype), for ``st.cache_data``'s ``hash_funcs``.
+
+    Streamlit's own hash of an array of 500,000 entries or more reads a random sample of
+    100,000 of them, so two large measures that differ elsewhere (a deformed region, an
+    aligned copy) would share one cache entry, across sessions too. Every cached function of
+    arrays in the pages passes ``hash_funcs=ARRAY_HASH``.
+    """
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha1(f"{a.shape}|{a.dtype.str}".encode())
+    h.update(a.tobytes() if a.dtype.hasobject else memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+ARRAY_HASH = {np.ndarray: array_digest}
+
+
+@st.cache_data(show_spinner="Computing the reference value…", max_entries=32, hash_funcs=ARRAY_HASH)
 def reference(x, y, a, b, p) -> swviz.Reference:
     """``swviz.reference_sw``, cached across pages and sessions for the same pair and p."""
     return swviz.reference_sw(x, y, a, b, p=p)

@@ -70,12 +70,12 @@ def _keep_study(key, result) -> None:
             store.popitem(last=False)
 
 
-@st.cache_data(show_spinner="Explaining the slice…", max_entries=64)
+@st.cache_data(show_spinner="Explaining the slice…", max_entries=64, hash_funcs=ui.ARRAY_HASH)
 def _slice(x, y, a, b, theta, p):
     return swviz.explain_slice(x, y, a, b, theta, p)
 
 
-@st.cache_data(show_spinner="Ascending to Max-SW and v-DSW…", max_entries=16)
+@st.cache_data(show_spinner="Ascending to Max-SW and v-DSW…", max_entries=16, hash_funcs=ui.ARRAY_HASH)
 def _distances(x, y, a, b, p, kappa, L, seed, energy):
     ebsw = swviz.energy_sw(x, y, a, b, p=p, n_projections=L, seed=seed, energy=energy)
     msw = swviz.max_sw(x, y, a, b, p=p, seed=seed)

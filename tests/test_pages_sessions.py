@@ -67,3 +67,22 @@ def test_one_link_shows_one_estimate_in_every_session_whatever_others_did():
     pair = again.session_state["swviz_pair"]
     np.testing.assert_array_equal(pair["source"].points, src.points)
     np.testing.assert_array_equal(pair["target"].points, tgt.points)
+
+
+def test_large_measures_are_hashed_whole_so_no_cache_mixes_two_of_them():
+    from pages import ui
+
+    n = 600_000  # Streamlit's own hash reads a sample of 100,000 entries of arrays this large
+    x = np.random.default_rng(1).normal(size=(n, 1))
+    y = np.random.default_rng(2).normal(size=(n, 1))
+    sampled = np.unique(np.random.RandomState(0).choice(np.arange(n), size=100_000))  # what Streamlit would read
+    i = int(np.setdiff1d(np.arange(n), sampled)[0])
+    moved = y.copy()
+    moved[i] += 50.0  # one atom far away: a different measure, and a different SW
+    assert ui.array_digest(moved) != ui.array_digest(y)
+    assert ui.array_digest(y) == ui.array_digest(y.copy())
+    assert ui.array_digest(y) != ui.array_digest(y.reshape(1, -1)) != ui.array_digest(y.astype(np.float32))
+    first = ui.reference(x, y, None, None, 2)
+    second = ui.reference(x, moved, None, None, 2)  # the cache must not answer with the first pair's value
+    exact = swviz.reference_sw(x, moved, p=2)
+    assert second.value == exact.value and second.value > first.value
