@@ -37,6 +37,8 @@ from tests.e2e.browser import launch, streamlit_server  # noqa: E402
 PAGES = {"home": ("", "home_"), "shapes": ("shapes", "shapes_"), "variance": ("variance", "v_"),
          "flow": ("flow", "flow_"), "correspondence": ("correspondence", "corr_"),
          "deformation": ("deformation", "deform_"), "amortized": ("amortized", "am_")}
+#: timed unless --pages says otherwise (the Amortized page's first chart waits for its model: time it on its own)
+DEFAULT_PAGES = ("home", "shapes", "variance", "flow", "correspondence", "deformation")
 CHART = "[data-testid='stPlotlyChart'] .main-svg"
 
 
@@ -49,7 +51,7 @@ def server(script: Path):
     return streamlit_server(script, health_timeout_s=120.0)
 
 
-def first_chart(browser, url: str, timeout_s: float = 180.0) -> float:
+def first_chart(browser, url: str, timeout_s: float = 120.0) -> float:
     """Seconds from navigation to the first drawn Plotly chart, in a new browser context (NaN on a timeout)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -67,7 +69,7 @@ def first_chart(browser, url: str, timeout_s: float = 180.0) -> float:
         ctx.close()
 
 
-def switch_times(browser, base: str, timeout_s: float = 180.0) -> dict[str, float]:
+def switch_times(browser, base: str, pages: dict, timeout_s: float = 120.0) -> dict[str, float]:
     """Seconds from a click on a page's sidebar link (starting on Home) to its first chart."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
@@ -75,7 +77,7 @@ def switch_times(browser, base: str, timeout_s: float = 180.0) -> dict[str, floa
     try:
         page.goto(base)
         page.wait_for_selector(CHART, timeout=timeout_s * 1000)
-        for name, (path, prefix) in PAGES.items():
+        for name, (path, prefix) in pages.items():
             if not path:
                 continue
             page.goto(base)  # back to Home in the same session (a full load of Home, not timed)
@@ -97,24 +99,30 @@ def _median(values: list[float]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--pages", nargs="+", choices=list(PAGES), default=list(DEFAULT_PAGES))
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one page's first chart")
     args = ap.parse_args()
+    pages = {k: PAGES[k] for k in args.pages}
     from playwright.sync_api import sync_playwright
 
     with server(ROOT / "benchmarks" / "bare_page.py") as bare, server(ROOT / "app.py") as app, \
             sync_playwright() as pw:
         browser = launch(pw)
-        cold = {"bare": first_chart(browser, bare)}
-        for name, (path, _) in PAGES.items():  # the server's first visit of each page (imports, caches)
-            cold[name] = first_chart(browser, f"{app}/{path}")
+        def timed(url):
+            return first_chart(browser, url, args.timeout)
+
+        cold = {"bare": timed(bare)}
+        for name, (path, _) in pages.items():  # the server's first visit of each page (imports, caches)
+            cold[name] = timed(f"{app}/{path}")
         times: dict[str, dict[str, list[float]]] = {k: {"warm": [], "fresh": [], "switch": []}
-                                                   for k in ["bare", *PAGES]}
+                                                   for k in ["bare", *pages]}
         for r in range(args.repeats):
-            times["bare"]["warm"].append(first_chart(browser, bare))
-            for name, (path, _) in PAGES.items():
-                times[name]["warm"].append(first_chart(browser, f"{app}/{path}"))
-                times["bare"]["fresh"].append(first_chart(browser, bare))
-                times[name]["fresh"].append(first_chart(browser, f"{app}/{path}?seed={1000 + r}"))
-            for name, t in switch_times(browser, app).items():
+            times["bare"]["warm"].append(timed(bare))
+            for name, (path, _) in pages.items():
+                times[name]["warm"].append(timed(f"{app}/{path}"))
+                times["bare"]["fresh"].append(timed(bare))
+                times[name]["fresh"].append(timed(f"{app}/{path}?seed={1000 + r}"))
+            for name, t in switch_times(browser, app, pages, args.timeout).items():
                 times[name]["switch"].append(t)
         browser.close()
 
@@ -124,7 +132,7 @@ def main() -> None:
           f"fresh loop; first visits: bare {cold['bare']:.2f} s)")
     print(f"{'page':<16}{'warm s':>8}{'x bare':>8}{'fresh s':>9}{'x bare':>8}{'switch s':>10}{'x bare':>8}"
           f"{'1st visit s':>12}")
-    for name in PAGES:
+    for name in pages:
         w = _median(times[name]["warm"])
         f = _median(times[name]["fresh"])
         s = _median(times[name]["switch"])

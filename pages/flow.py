@@ -239,21 +239,22 @@ for note in notes:
 
 work = int(n_steps) * len(chosen)
 fingerprints = [_fingerprint(job) for job in jobs]
+done = all(f in _flows_done() for f in fingerprints)
+# the pair is drawn at once where the flows still have to run (or wait for a click); the animation takes its place
+slot = st.empty()
+if not done and x.shape[1] <= 3:
+    with slot.container():
+        ui.chart(flow_animation([("start: " + source.name, x[None].astype(np.float32))], np.array([0]), y, faces),
+                 "flow_preview", html=False)
 # a click is remembered in session state (a button's True lasts one run, and a rerun could drop it)
 requested = st.session_state.setdefault("flows_requested", set())
-if work > AUTO_RUN_STEPS and not all(f in _flows_done() for f in fingerprints) and tuple(fingerprints) not in requested:
+if work > AUTO_RUN_STEPS and not done and tuple(fingerprints) not in requested:
     st.button(f"Run these flows ({len(chosen)} × {int(n_steps):,} steps)", type="primary",
               icon=":material/play_arrow:", key="w__run_flows", on_click=requested.add, args=(tuple(fingerprints),))
     st.info(f"{len(chosen)} flows of {int(n_steps):,} steps take a while on this machine; they start when you click "
             f"(up to {AUTO_RUN_STEPS:,} steps in all run at once).", icon=":material/hourglass_top:")
     ui.stop()
 
-# the pair is drawn at once where the flows still have to run; the animation takes its place when they are done
-slot = st.empty()
-if not all(f in _flows_done() for f in fingerprints) and (x.shape[1] <= 3):
-    with slot.container():
-        ui.chart(flow_animation([("start: " + source.name, x[None].astype(np.float32))], np.array([0]), y, faces),
-                 "flow_preview", html=False)
 try:
     results = _run_all(jobs)
     _flows_done().update(fingerprints)
