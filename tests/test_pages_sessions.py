@@ -11,19 +11,14 @@ from streamlit.testing.v1 import AppTest
 
 import swviz
 from swviz.shapes import library_shape, make_pair
-from tests.conftest import ROOT
+from tests.test_pages_shapes import open_page
 
 LINK = {"src": "cube", "tgt": "capsule", "n": "500", "seed": "3", "measure": "surface", "norm": "centre",
         "nw": "1", "est": "rqmc-spiral", "L": "200", "p": "2"}
 
 
 def _session(page: str, query: dict) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, **query)
 
 
 def _numbers(at: AppTest) -> tuple[str, str]:

@@ -8,8 +8,9 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 
-def _open(page: str, **query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=90)
+def open_page(page: str, **query) -> AppTest:
+    """A fresh session on ``pages/<page>`` with URL parameters ``query`` (also used by test_pages_sessions)."""
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
     for k, v in query.items():
         at.query_params[k] = v
     at.run()
@@ -31,7 +32,7 @@ def _infos(at: AppTest) -> list[str]:
 def test_a_skipped_header_and_merged_stl_corners_are_shown_next_to_the_upload():
     pts = np.random.default_rng(3).normal(size=(50, 3))
     text = ("some words here\n" + "\n".join(" ".join(f"{c:.6f}" for c in p) for p in pts)).encode()
-    at = _upload(_open("shapes.py"), "source", "cloud.txt", text)
+    at = _upload(open_page("shapes.py"), "source", "cloud.txt", text)
     notes = [i for i in _infos(at) if "cloud.txt" in i]
     assert len(notes) == 1 and "Line 1" in notes[0] and "header" in notes[0], _infos(at)
     mesh = trimesh.creation.icosphere(1)  # 42 vertices; STL stores 80 triangles x 3 corners apart
@@ -51,12 +52,12 @@ def test_a_skipped_header_and_merged_stl_corners_are_shown_next_to_the_upload():
 def test_a_clean_upload_has_no_note():
     pts = np.random.default_rng(4).normal(size=(40, 3))
     text = "\n".join(" ".join(f"{c:.6f}" for c in p) for p in pts).encode()
-    at = _upload(_open("shapes.py"), "source", "clean.xyz", text)
+    at = _upload(open_page("shapes.py"), "source", "clean.xyz", text)
     assert not [i for i in _infos(at) if "clean.xyz" in i]
 
 
 def _measure_tab(**query):
-    at = _open("shapes.py", sview="measures", **query)
+    at = open_page("shapes.py", sview="measures", **query)
     captions = [c.value for c in at.caption if c.value.startswith(("**Source.**", "**Target.**"))]
     charts = list(at.get("plotly_chart"))  # the open tab's charts only: the two measures
     return at, captions, charts
@@ -86,12 +87,12 @@ def test_equal_weights_get_one_colour_and_unequal_weights_a_colour_bar():
 def test_a_link_to_an_upload_carries_its_notes_to_other_pages():
     pts = np.random.default_rng(5).normal(size=(60, 3))
     text = ("name of my cloud\n" + "\n".join(" ".join(f"{c:.6f}" for c in p) for p in pts)).encode()
-    at = _upload(_open("shapes.py"), "source", "headed.txt", text)
+    at = _upload(open_page("shapes.py"), "source", "headed.txt", text)
     link = {k: at.query_params[k][0] if isinstance(at.query_params[k], list) else at.query_params[k]
             for k in ("src", "tgt", "n", "seed", "measure", "norm", "nw")}
     assert link["src"].startswith("@")
-    other = _open("correspondence.py", **link)  # a fresh session, reading the upload from the server's store
+    other = open_page("correspondence.py", **link)  # a fresh session, reading the upload from the server's store
     side = [i.value for i in other.sidebar.info]
     assert sum("headed.txt" in i and "header" in i for i in side) == 1, side
-    home = _open("home.py", **link)  # Home shows them beside the pair in use, not twice
+    home = open_page("home.py", **link)  # Home shows them beside the pair in use, not twice
     assert sum("headed.txt" in i for i in _infos(home)) == 1
