@@ -50,21 +50,21 @@ def main() -> None:
     repeats = 3 if args.quick else 5
     sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
 
-    print("\n1. sw_loss forward + backward, d = 3, L = 100, estimator mc (best of %d)" % repeats)
+    print(f"\n1. sw_loss forward + backward, d = 3, L = 100, estimator mc (best of {repeats})")
     print(f"{'n':>9s} {'CPU ms':>9s} {'GPU ms':>9s} {'CPU/GPU':>8s} {'max |grad diff| / max |grad|':>30s}")
     for n in sizes:
         rng = np.random.default_rng(0)
         xn, yn = rng.normal(size=(n, 3)), rng.normal(size=(n, 3)) + 1.0
         grads = {}
 
-        def run(device):
+        def run(device, xn=xn, yn=yn, grads=grads):
             x = torch.tensor(xn, device=device, requires_grad=True)
             y = torch.tensor(yn, device=device)
             swviz.sw_loss(x, y, n_projections=100, seed=0).backward()
             grads[device.type] = x.grad
 
-        t_cpu = _best(lambda: run(torch.device("cpu")), repeats, sync_cpu)
-        t_gpu = _best(lambda: run(dev), repeats, sync_gpu)
+        t_cpu = _best(lambda run=run: run(torch.device("cpu")), repeats, sync_cpu)
+        t_gpu = _best(lambda run=run: run(dev), repeats, sync_gpu)
         g_cpu, g_gpu = grads["cpu"], grads["cuda"].cpu()
         rel = float((g_cpu - g_gpu).abs().max() / g_cpu.abs().max())
         print(f"{n:9d} {1e3 * t_cpu:9.1f} {1e3 * t_gpu:9.1f} {t_cpu / t_gpu:8.2f} {rel:30.2e}")
