@@ -31,7 +31,7 @@ from ._validation import InputError, check_count, check_p, rng_from
 from .estimators import CombineOptions, Estimator, Moments, get_estimator
 from .slices import slice_costs
 
-__all__ = ["check_tensor_pair", "slice_wpp", "sw_loss", "sw_objective"]
+__all__ = ["check_device", "check_tensor_pair", "slice_wpp", "sw_loss", "sw_objective"]
 
 
 def _torch():
@@ -104,6 +104,36 @@ _FN = None
 _THREADS = False
 #: Chunk budget of the op's forward: one chunk for the usual L x n of a flow or a training step.
 _CHUNK_BYTES = 64 * 2**20
+
+
+def check_device(device):
+    """``"cpu"``, ``"cuda"``, ``"cuda:k"`` or a ``torch.device`` -> a checked ``torch.device``.
+
+    Raises :class:`InputError` for anything else, and for a CUDA device this machine does not
+    have (no silent fall back to the CPU).
+    """
+    torch = _torch()
+
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str) and device.strip().lower() in ("cpu",) or (
+            isinstance(device, str) and device.strip().lower().startswith("cuda")):
+        try:
+            dev = torch.device(device.strip().lower())
+        except RuntimeError as exc:
+            raise InputError(f"device {device!r} is not a valid device name: {exc}") from None
+    else:
+        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:<index>' or a torch.device; got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device!r} was requested but CUDA is not available on this machine "
+                             "(torch sees no GPU); use device='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
+                             "CUDA device(s)")
+    elif dev.type != "cpu":
+        raise InputError(f"device must be a CPU or CUDA device; got {device!r}")
+    return dev
 
 
 def slice_wpp(x, y, theta, a=None, b=None, p: float = 2.0):

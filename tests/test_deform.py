@@ -345,8 +345,37 @@ def test_bad_options_are_clear_value_errors():
     for kw, match in [(dict(loss="emd"), "unknown loss"), (dict(field="spline"), "unknown field"),
                       (dict(bogus=1), "unknown option"), (dict(lr=-1.0), "lr"), (dict(steps=0), "steps"),
                       (dict(chamfer_nn="ball"), "chamfer_nn"), (dict(normal_weight=float("nan")), "normal_weight"),
-                      (dict(seed=-2), "seed")]:
+                      (dict(seed=-2), "seed"), (dict(device="tpu"), "device"),
+                      (dict(device="cuda:99"), "cuda")]:
         with pytest.raises(swviz.InputError, match=match):
             D.deform((v, f), (v, f), **kw)
     with pytest.raises(swviz.InputError, match="needs a target mesh"):
         D.deform((v, f), v, loss="sw-varifold", steps=1)
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+@pytest.mark.parametrize("loss", ["sw-varifold", "sw-surface", "chamfer"])
+def test_an_explicit_cpu_device_is_the_default_run(loss):
+    v, f = _sphere(1)
+    a = D.deform((v, f), _ellipsoid(1), loss=loss, steps=4, seed=2, time_steps=2, metrics=False)
+    b = D.deform((v, f), _ellipsoid(1), loss=loss, steps=4, seed=2, time_steps=2, metrics=False,
+                 device=torch.device("cpu"))
+    np.testing.assert_array_equal(a.vertices, b.vertices)
+    assert b.options["device"] == "cpu"
+    assert not np.allclose(a.final, v)  # it moved: the comparison is not between two idle runs
+
+
+@CUDA
+@pytest.mark.parametrize("loss, field", [("sw-varifold", "ode"), ("sw-vertices", "free"), ("sw-surface", "ode"),
+                                         ("chamfer", "free")])
+def test_a_cuda_run_follows_the_cpu_run(loss, field):
+    v, f = _sphere(2)
+    kw = dict(loss=loss, field=field, steps=10, seed=1, time_steps=3, hidden=32, metrics=False)
+    cpu = D.deform((v, f), _ellipsoid(2), **kw)
+    gpu = D.deform((v, f), _ellipsoid(2), device="cuda", **kw)
+    np.testing.assert_allclose(gpu.vertices, cpu.vertices, rtol=0, atol=1e-8 * _diag(v))
+    np.testing.assert_allclose(gpu.loss, cpu.loss, rtol=1e-8)
+    if field == "ode":
+        np.testing.assert_allclose(gpu.flow(v), cpu.flow(v), atol=1e-8 * _diag(v))

@@ -73,7 +73,7 @@ def integrate(model: torch.nn.Module, x0: torch.Tensor, time_steps: int = 10, re
     """
     from torchdiffeq import odeint
 
-    t = torch.linspace(0.0, 1.0, int(time_steps) + 1, dtype=x0.dtype)
+    t = torch.linspace(0.0, 1.0, int(time_steps) + 1, dtype=x0.dtype, device=x0.device)
     if reverse:
         t = t.flip(0)
     return odeint(model, x0, t, method="rk4")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .._validation import InputError, check_count
-from ..autodiff import sw_loss
+from ..autodiff import check_device, sw_loss
 from ..shapes.measures import vertex_weights
 from ..shapes.shape import face_areas
 from ._fields import DTYPE
@@ -70,7 +70,7 @@ def varifold_measure(vertices: torch.Tensor, faces: torch.Tensor, normal_weight:
 def vertex_measure(vertices: torch.Tensor, faces: torch.Tensor):
     """The vertices with weights a third of their adjacent faces' area: ``(n, 3)`` and ``(n,)`` (detached)."""
     w = vertex_weights(vertices.detach().cpu().numpy(), faces.cpu().numpy())
-    return vertices, torch.as_tensor(w, dtype=vertices.dtype)
+    return vertices, torch.as_tensor(w, dtype=vertices.dtype, device=vertices.device)
 
 
 def surface_measure(vertices: torch.Tensor, faces: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
@@ -88,8 +88,8 @@ def surface_measure(vertices: torch.Tensor, faces: torch.Tensor, n: int, rng: np
     uv = rng.uniform(0.0, 1.0, (n, 2))
     out = uv.sum(1) > 1
     uv[out] = 1.0 - uv[out]
-    uv = torch.as_tensor(uv, dtype=vertices.dtype)
-    idx = faces[torch.as_tensor(face)]  # (n, 3)
+    uv = torch.as_tensor(uv, dtype=vertices.dtype, device=vertices.device)
+    idx = faces[torch.as_tensor(face, device=faces.device)]  # (n, 3)
     a, b, c = vertices[idx[:, 0]], vertices[idx[:, 1]], vertices[idx[:, 2]]
     return a + uv[:, :1] * (b - a) + uv[:, 1:] * (c - a)
 
@@ -111,7 +111,7 @@ def nearest_index(x: torch.Tensor, y: torch.Tensor, nn: str = "kdtree") -> torch
             from scipy.spatial import cKDTree
 
             _, idx = cKDTree(y.detach().cpu().numpy()).query(x.detach().cpu().numpy(), k=1)
-            return torch.as_tensor(idx, dtype=torch.long)
+            return torch.as_tensor(idx, dtype=torch.long, device=x.device)
         chunk = max(1, _CHUNK_ELEMENTS // max(1, y.shape[0]))
         return torch.cat([torch.cdist(x[i:i + chunk], y).argmin(1) for i in range(0, x.shape[0], chunk)])
 
@@ -169,6 +169,7 @@ def make_loss(
     normal_weight: float = 0.5,
     n_samples: int = 2048,
     chamfer_nn: str = "kdtree",
+    device="cpu",
 ) -> LossTerm:
     """The loss ``loss`` (a key of :data:`LOSSES`) between a mesh with ``faces`` and ``target``.
 
@@ -180,6 +181,8 @@ def make_loss(
     normal_weight : float >= 0, the varifold's weight on the normals
     n_samples : int, surface samples per call on each side (sw-surface, chamfer)
     chamfer_nn : "kdtree" or "torch", see :func:`nearest_index`
+    device : "cpu", "cuda", "cuda:k" or a torch.device
+        Where the target's tensors live (the deformed vertices must be there too).
     """
     if loss not in LOSSES:
         raise InputError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
@@ -187,11 +190,12 @@ def make_loss(
         raise InputError(f"unknown chamfer_nn {chamfer_nn!r}; choose one of: {', '.join(NN_METHODS)}")
     tgt_v, tgt_f = target
     tgt = _Target(np.asarray(tgt_v, dtype=np.float64), None if tgt_f is None else np.asarray(tgt_f, dtype=np.int64))
-    faces_t = torch.as_tensor(np.asarray(faces, dtype=np.int64))
+    dev = check_device(device)
+    faces_t = torch.as_tensor(np.asarray(faces, dtype=np.int64), device=dev)
     n_projections = check_count(n_projections, "n_projections")
     n_samples = check_count(n_samples, "n_samples")
-    ty = torch.as_tensor(tgt.vertices, dtype=DTYPE)
-    tf = None if tgt.faces is None else torch.as_tensor(tgt.faces)
+    ty = torch.as_tensor(tgt.vertices, dtype=DTYPE, device=dev)
+    tf = None if tgt.faces is None else torch.as_tensor(tgt.faces, device=dev)
 
     def sw(x, y, a, b, seed):
         return sw_loss(x, y, a, b, estimator=estimator, n_projections=n_projections, p=2, seed=seed)

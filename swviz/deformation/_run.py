@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from .._validation import InputError, as_points, check_count
+from ..autodiff import check_device
 from ..shapes.shape import Shape
 from ._fields import DTYPE, FIELDS, VelocityField, integrate
 from ._losses import LOSSES, make_loss
@@ -144,9 +145,10 @@ class DeformResult:
             raise InputError(f"points must have shape (p, 3); got {x.shape}")
         centre, scale = self._frame
         with torch.no_grad():
-            z = torch.as_tensor((x - centre) / scale, dtype=DTYPE)
+            dev = next(self._model.parameters()).device
+            z = torch.as_tensor((x - centre) / scale, dtype=DTYPE, device=dev)
             traj = integrate(self._model, z, int(self.options["time_steps"]), reverse=reverse)
-        return traj.numpy() * scale + centre
+        return traj.cpu().numpy() * scale + centre
 
 
 # ------------------------------------------------------------------------------- deform
@@ -214,6 +216,7 @@ def deform(
     lr: float | None = None,
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
+    device="cpu",
     **options,
 ) -> DeformResult:
     """Deform the mesh ``source`` onto ``target`` by minimising a loss over a velocity field (or free displacements).
@@ -241,6 +244,10 @@ def deform(
     progress : callable ``(fraction, message) -> None``, optional
         Called after every iteration; raising :class:`StopDeformation` stops the run and
         returns what it has (``stopped=True``); any other exception propagates.
+    device : "cpu", "cuda", "cuda:k" or a torch.device
+        Where the field, the vertices and the losses are computed (the directions and the
+        surface samples are drawn on the CPU from the same generators, so a CUDA run follows
+        the CPU run up to floating-point rounding). An unavailable device is an error.
     **options
         See :data:`OPTIONS` (normal_weight, n_samples, time_steps, hidden, depth,
         record_every, chamfer_nn, metrics, n_eval).
@@ -277,7 +284,8 @@ def deform(
     if not (np.isfinite(lr) and lr > 0):
         raise InputError(f"lr must be a finite positive number; got {lr}")
     opts = _options(options, steps)
-    opts.update(steps=steps, lr=lr, n_projections=n_projections, estimator=estimator, seed=seed)
+    dev = check_device(device)
+    opts.update(device=str(dev), steps=steps, lr=lr, n_projections=n_projections, estimator=estimator, seed=seed)
 
     # one affine frame for both meshes: unit joint diagonal, centred
     both = np.vstack([src_v, tgt_v])
@@ -287,12 +295,12 @@ def deform(
         raise InputError("the source and the target are a single point: there is nothing to deform")
     term = make_loss(loss, src_f, ((tgt_v - centre) / scale, tgt_f), n_projections=n_projections,
                      estimator=estimator, normal_weight=opts["normal_weight"], n_samples=opts["n_samples"],
-                     chamfer_nn=opts["chamfer_nn"])
-    x0 = torch.as_tensor((src_v - centre) / scale, dtype=DTYPE)
+                     chamfer_nn=opts["chamfer_nn"], device=dev)
+    x0 = torch.as_tensor((src_v - centre) / scale, dtype=DTYPE, device=dev)
     K = opts["time_steps"]
     model = None
     if field == "ode":
-        model = VelocityField(3, opts["hidden"], opts["depth"], seed)
+        model = VelocityField(3, opts["hidden"], opts["depth"], seed).to(dev)
         params = list(model.parameters())
 
         def forward():
@@ -345,7 +353,7 @@ def _optimise(forward, params, model, term, x0, src_v, src_f, tgt_v, tgt_f, cent
         done = it + 1
         if done % every == 0 or done == steps:
             with torch.no_grad():
-                records.append(forward().numpy() * scale + centre)
+                records.append(forward().cpu().numpy() * scale + centre)
             rec_steps.append(done)
         if progress is not None:
             try:
@@ -355,7 +363,7 @@ def _optimise(forward, params, model, term, x0, src_v, src_f, tgt_v, tgt_f, cent
                 break
     if rec_steps[-1] != len(losses):  # stopped between records
         with torch.no_grad():
-            records.append(forward().numpy() * scale + centre)
+            records.append(forward().cpu().numpy() * scale + centre)
         rec_steps.append(len(losses))
     seconds = time.perf_counter() - t0
 
@@ -363,7 +371,7 @@ def _optimise(forward, params, model, term, x0, src_v, src_f, tgt_v, tgt_f, cent
     if model is not None:
         model.eval()
         with torch.no_grad():
-            trajectory = integrate(model, x0, K).numpy() * scale + centre
+            trajectory = integrate(model, x0, K).cpu().numpy() * scale + centre
     else:
         trajectory = src_v[None] + times[:, None, None] * (records[-1] - src_v)[None]
 

@@ -31,7 +31,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .._validation import InputError, as_points, check_count, check_directions, check_pair, rng_from
-from ..autodiff import slice_wpp
+from ..autodiff import check_device, slice_wpp
 from ..estimators import CombineOptions, Estimator, Moments, get_estimator
 from ._carriers import Carrier, check_mesh, mesh_carrier
 from ._w2 import EXACT_OT_MAX, SLICED_REFERENCE_DIRECTIONS, _w2
@@ -269,32 +269,6 @@ class _Step:
         return E, vel
 
 
-def _device(device):
-    """``"cpu"``, ``"cuda"``, ``"cuda:k"`` or a ``torch.device`` -> a checked ``torch.device``."""
-    import torch
-
-    if isinstance(device, torch.device):
-        dev = device
-    elif isinstance(device, str) and device.strip().lower() in ("cpu",) or (
-            isinstance(device, str) and device.strip().lower().startswith("cuda")):
-        try:
-            dev = torch.device(device.strip().lower())
-        except RuntimeError as exc:
-            raise InputError(f"device {device!r} is not a valid device name: {exc}") from None
-    else:
-        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:<index>' or a torch.device; got {device!r}")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device {device!r} was requested but CUDA is not available on this machine "
-                             "(torch sees no GPU); use device='cpu'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
-                             "CUDA device(s)")
-    elif dev.type != "cpu":
-        raise InputError(f"device must be a CPU or CUDA device; got {device!r}")
-    return dev
-
-
 def flow_velocity(x, y, a=None, b=None, *, directions, estimator: str = "mc", loss: str = "sw2",
                   cv_ridge: float = 0.0, device="cpu") -> tuple[float, np.ndarray]:
     """The estimated loss and the flow's velocity field for given directions.
@@ -308,7 +282,7 @@ def flow_velocity(x, y, a=None, b=None, *, directions, estimator: str = "mc", lo
     est = get_estimator(estimator)
     theta = check_directions(directions, x.shape[1])
     est.check(theta.shape[0], x.shape[1])
-    step = _Step(Carrier(x.shape[0], a), y, b, est, _check_ridge(cv_ridge), _check_loss(loss), _device(device))
+    step = _Step(Carrier(x.shape[0], a), y, b, est, _check_ridge(cv_ridge), _check_loss(loss), check_device(device))
     value, vel = step(x, theta)
     return value, np.asarray(vel.cpu() if hasattr(vel, "cpu") else vel, dtype=np.float64)
 
@@ -390,7 +364,7 @@ def _common(d, *, estimator, n_projections, n_steps, record_every, w2_steps, ste
     w2 = record if w2_steps is None else _step_list(w2_steps, n_steps, "w2_steps", allow_empty=True)
     return dict(est=est, L=L, h=_check_step_size(step_size), n_steps=n_steps, rng=rng_from(seed),
                 record=np.union1d(record, w2), w2_steps=w2, loss=_check_loss(loss), options=_check_ridge(cv_ridge),
-                device=_device(device), seed=seed)
+                device=check_device(device), seed=seed)
 
 
 def gradient_flow(
