@@ -326,8 +326,14 @@ def _toml_value(v) -> str:
 
 
 def config_to_toml(cfg: StudyConfig) -> str:
-    """TOML text that :func:`parse_config` reads back into ``cfg`` (the page's download)."""
-    pairs = "library" if cfg.pairs == LIBRARY_PAIRS else [list(p) for p in cfg.pairs]
+    """TOML text that :func:`parse_config` reads back into ``cfg`` (the page's download).
+
+    Shape files are written by absolute path, so the text runs the same study from any folder.
+    """
+    def where(s: str) -> str:  # files by absolute path, so the text reproduces the study from anywhere
+        return s if s in SHAPES else str((Path(cfg.base_dir) / s).resolve())
+
+    pairs = "library" if cfg.pairs == LIBRARY_PAIRS else [[where(s), where(t)] for s, t in cfg.pairs]
     top = {"name": cfg.name, "seed": cfg.seed, "pairs": pairs, "estimators": list(cfg.estimators),
            "baseline": cfg.baseline, "L": list(cfg.L), "repeats": cfg.repeats, "chunk": cfg.chunk, "p": cfg.p}
     lines = ["# swviz study: python -m swviz study THIS_FILE [--workers N | --scheduler ADDRESS]"]
@@ -697,8 +703,8 @@ class StudyRun:
         prefix = f"swviz-study-{uuid.uuid4().hex[:10]}"
         cfg = plan.config
         # each pair's arrays reach every worker once, then travel by reference
-        data = client.scatter(plan.data, broadcast=True)
-        cfg_f = client.scatter(cfg, broadcast=True)
+        self.data = data = client.scatter(plan.data, broadcast=True, hash=False)  # own keys: no study shares them
+        cfg_f = client.scatter(cfg, broadcast=True, hash=False)
         self.futures = [client.submit(run_task, t, data[t.pair], cfg_f, key=f"{prefix}-{i}", retries=retries,
                                       pure=False) for i, t in enumerate(plan.tasks)]
         self.index = {f.key: i for i, f in enumerate(self.futures)}

@@ -124,11 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--json", action="store_true", help="print one JSON object")
     st = sub.add_parser(
         "study", help="run a batch study from a TOML config (in-process, local cluster or Dask scheduler)",
-        description="Run a batch study (swviz.batch): every pair x estimator x L x repeat of CONFIG, written as "
-                    "results.parquet / results.csv, summary.csv, failures.csv, study.toml and study.json "
-                    "(config, seed, package versions) in --out. Exit status: 0 all tasks ran, 1 some tasks "
-                    "failed (listed in failures.csv), 2 bad config or usage, 130 interrupted (Ctrl-C; what "
-                    "finished is written).")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a batch study (swviz.batch): every pair x estimator x L x repeat of CONFIG.\n"
+                    "Writes results.parquet, results.csv, summary.csv, failures.csv, study.toml and\n"
+                    "study.json (config, seed, package versions) into --out.\n\n"
+                    "Exit status: 0 all tasks ran; 1 some tasks failed (listed in failures.csv);\n"
+                    "2 bad config or usage; 130 interrupted (Ctrl-C: what finished is written).")
     st.add_argument("config", help="study config (.toml, or .yaml with PyYAML); see swviz.batch.parse_config")
     where = st.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N", help="start a local cluster of N worker processes")

@@ -69,3 +69,18 @@ def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "swviz", "estimate", "cube", "sphere", "-L", "10"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "estimate of SW_2^2(cube, sphere)" in out.stdout
+
+
+def test_the_study_subcommand_runs_from_the_module_entry_point(tmp_path):
+    """`python -m swviz study`: exit 2 naming the field for a bad config; 0 and the tables for a good one."""
+    (tmp_path / "bad.toml").write_text('pairs = [["circle", "square"]]\nL = [0]\n')
+    bad = subprocess.run([sys.executable, "-m", "swviz", "study", str(tmp_path / "bad.toml")], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "field 'L'" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "ok.toml").write_text('pairs = [["circle", "square"]]\nestimators = ["mc", "lcv"]\nL = [8]\n'
+                                      'repeats = 3\n[measure]\nn = 32\n')
+    ok = subprocess.run([sys.executable, "-m", "swviz", "study", str(tmp_path / "ok.toml"), "-q"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "6 estimates from 3 tasks" in ok.stdout
+    assert (tmp_path / "ok-results" / "results.parquet").is_file()
