@@ -85,7 +85,10 @@ def _basis(d: int, degree: int):
     expo = expo[[not (e[-1] == degree) for e in expo]]
     K = expo.shape[0]
     if K == 0:
-        return expo, np.zeros(0), np.zeros((0, 0))
+        out = (expo, np.zeros(0), np.zeros((0, 0)))
+        for arr in out:
+            arr.setflags(write=False)
+        return out
     means = np.array([sphere_moment(e) for e in expo])
     gram = np.empty((K, K))
     for i in range(K):
@@ -93,6 +96,8 @@ def _basis(d: int, degree: int):
             gram[i, j] = gram[j, i] = sphere_moment(expo[i] + expo[j]) - means[i] * means[j]
     chol = np.linalg.cholesky(gram)
     whiten = np.linalg.inv(chol).T  # phi = (m - E m) @ whiten has identity covariance
+    for arr in (expo, means, whiten):  # shared by every caller through the cache: read-only
+        arr.setflags(write=False)
     return expo, means, whiten
 
 

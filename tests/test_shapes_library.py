@@ -164,3 +164,20 @@ def test_deformed_shape_of_an_upload_keeps_its_faces():
     assert d.name == "mine.obj (twist)" and same_connectivity(up, d)
     with pytest.raises(InputError, match="3D mesh"):
         deformed_shape(library_shape("circle", 20), "bend")
+
+
+def test_a_keyless_shape_is_keyed_by_its_content_not_its_identity():
+    from swviz.shapes import Shape
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(50, 3))
+    keys = set()
+    for _ in range(20):  # freed and rebuilt: an id()-based key would repeat across different data
+        keys.add(Shape("cloud", rng.normal(size=(50, 3))).key)
+    assert len(keys) == 20
+    assert Shape("cloud", v).key == Shape("cloud", v.copy()).key
+    w = v.copy()
+    w[7, 2] += 1e-12
+    assert Shape("cloud", w).key != Shape("cloud", v).key
+    faces = np.array([[0, 1, 2], [1, 2, 3]])
+    assert Shape("m", v, faces).key != Shape("m", v, faces[::-1]).key != Shape("m", v).key

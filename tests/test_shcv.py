@@ -161,3 +161,11 @@ def test_shcv_auto_takes_the_candidate_with_the_smallest_standard_error():
     best = np.argmin([f[1] for f in fits], axis=0)
     np.testing.assert_array_equal(value, [fits[k][0][r] for r, k in enumerate(best)])
     np.testing.assert_array_equal(se, [fits[k][1][r] for r, k in enumerate(best)])
+
+
+def test_the_cached_basis_cannot_be_written_through():
+    from swviz.shcv import _basis
+
+    for arr in _basis(3, 4):
+        with pytest.raises(ValueError):
+            arr[...] = 0

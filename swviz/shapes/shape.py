@@ -7,6 +7,7 @@ Shapes page shows (vertices, faces, surface area, watertight, bounding box).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,8 @@ class Shape:
         "library" or "upload".
     key : str
         Identity for caches (content hash of an upload, name and parameters of a library shape).
+        Left empty, it is made from the name, the origin and a hash of the vertices and faces,
+        so two shapes with the same key hold the same data.
     notes : tuple of str
         What loading decided on the user's behalf, one sentence each, for a page to show: a
         header line skipped (with its line number), STL corners merged into vertices. Empty
@@ -49,8 +52,12 @@ class Shape:
             f = np.ascontiguousarray(self.faces, dtype=np.int64).reshape(-1, 3)
             f.setflags(write=False)
             object.__setattr__(self, "faces", f)
-        if not self.key:
-            object.__setattr__(self, "key", f"{self.origin}:{self.name}:{id(self)}")
+        if not self.key:  # by content, never by id(): an id is reused once its object is freed
+            h = hashlib.blake2b(v.tobytes(), digest_size=12)
+            h.update(repr(v.shape).encode())
+            if self.faces is not None:
+                h.update(self.faces.tobytes())
+            object.__setattr__(self, "key", f"{self.origin}:{self.name}:{h.hexdigest()}")
         object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
 
     @property
