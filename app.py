@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/correspondence.py", title="Correspondence", icon=":material/share:", url_path="correspondence"),
     st.Page("pages/deformation.py", title="Deformation", icon=":material/transform:", url_path="deformation"),
     st.Page("pages/amortized.py", title="Amortized slicing", icon=":material/explore:", url_path="amortized"),
+    st.Page("pages/studies.py", title="Studies", icon=":material/grid_on:", url_path="studies"),
 ]
 
 page = st.navigation(PAGES)

@@ -68,6 +68,7 @@ __all__ = [
     "Task",
     "config_to_toml",
     "connect",
+    "pair_table",
     "load_config",
     "parse_config",
     "plan_study",
@@ -95,6 +96,9 @@ LIBRARY_PAIRS = (
 RESULT_COLUMNS = ["pair", "source", "target", "estimator", "L", "repeat", "value", "reference", "error", "seconds"]
 #: Columns of :attr:`StudyResult.failures`.
 FAILURE_COLUMNS = ["pair", "source", "target", "estimator", "L", "repeats", "kind", "message"]
+
+#: Rough seconds per unit of :meth:`Plan.cost` (one point of a pair projected and sorted) on one core.
+SECONDS_PER_WORK = 3.5e-8
 
 #: Progress callback: ``(tasks_done, tasks_total, seconds_left or None)``.
 Progress = Callable[[int, int, "float | None"], None]
@@ -373,6 +377,10 @@ class Plan:
         slices = 20_000 if task.estimator is None else task.L * (task.stop - task.start)
         return float(slices * (x.shape[0] + y.shape[0]))
 
+    def work(self) -> float:
+        """Total :meth:`cost` of the study (about ``SECONDS_PER_WORK`` seconds each on one core)."""
+        return float(sum(self.cost(t) for t in self.tasks))
+
     def describe(self, task: Task) -> dict:
         src, tgt = self.config.pairs[task.pair]
         return {"pair": f"{src} / {tgt}", "source": src, "target": tgt,
@@ -634,6 +642,27 @@ def wide_table(summary: pd.DataFrame, metric: str = "vrf") -> pd.DataFrame:
     return wide
 
 
+def pair_table(summary: pd.DataFrame, references: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per pair; for each estimator and L its variance-reduction factor and RMSE side by side.
+
+    Columns read ``"lcv @ L=64 · VRF"`` and ``"lcv @ L=64 · RMSE"``, in the summary's order
+    of estimators and L (the Studies page's table); with ``references``
+    (:attr:`StudyResult.references`) a first column ``"reference"`` holds each pair's value.
+    """
+    if summary.empty:
+        return pd.DataFrame()
+    vrf, rmse = wide_table(summary, "vrf"), wide_table(summary, "rmse")
+    cols = {}
+    if references is not None:
+        cols["reference"] = references.set_index("pair")["reference"].reindex(vrf.index)
+    for c in vrf.columns:
+        cols[f"{c} · VRF"] = vrf[c]
+        cols[f"{c} · RMSE"] = rmse[c]
+    out = pd.DataFrame(cols, index=vrf.index)
+    out.index.name = "pair"
+    return out
+
+
 # --------------------------------------------------------------------------- runners
 
 
@@ -667,9 +696,11 @@ def _run_local(plan: Plan, progress: Progress | None) -> StudyResult:
     return _assemble(plan, results, _meta(plan, "in-process", time.perf_counter() - t0), interrupted)
 
 
-def connect(*, workers: int | None = None, scheduler: str | None = None):
+def connect(*, workers: int | None = None, scheduler: str | None = None, timeout: float = 10.0):
     """A ``distributed.Client``: a new local cluster of ``workers`` processes (one thread each), or ``scheduler``.
 
+    ``timeout`` (seconds) bounds the wait for a scheduler; an address that does not parse or a
+    scheduler that does not answer in time raises :class:`InputError` naming the address.
     The caller closes it (``client.close()``; for a local cluster, ``client.cluster.close()`` too).
     """
     try:
@@ -682,9 +713,11 @@ def connect(*, workers: int | None = None, scheduler: str | None = None):
         if not isinstance(scheduler, str) or not scheduler.strip():
             raise InputError(f"scheduler must be an address like tcp://host:8786; got {scheduler!r}")
         try:
-            return Client(scheduler.strip(), timeout="10s", set_as_default=False)
+            return Client(scheduler.strip(), timeout=f"{float(timeout)}s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+        except ValueError as exc:  # distributed's own parse of the address
+            raise InputError(f"{scheduler!r} is not a Dask scheduler address (like tcp://host:8786): {exc}") from None
     workers = _whole(workers, "workers")
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster, set_as_default=False)
@@ -754,14 +787,15 @@ def submit_study(plan_or_cfg, client, chunk: int | None = None) -> StudyRun:
     return StudyRun(plan, client)
 
 
-def run_study(cfg: StudyConfig, *, workers: int | None = None, scheduler: str | None = None, client=None,
+def run_study(cfg: StudyConfig | Plan, *, workers: int | None = None, scheduler: str | None = None, client=None,
               chunk: int | None = None, progress: Progress | None = None) -> StudyResult:
     """Run a study in-process (default), on a new local cluster (``workers``), a scheduler, or a ``client``.
 
     Parameters
     ----------
-    cfg : StudyConfig
-        From :func:`parse_config` or :func:`load_config`.
+    cfg : StudyConfig or Plan
+        From :func:`parse_config` or :func:`load_config` (or a :func:`plan_study` already built;
+        ``chunk`` is then its own).
     workers : int, optional
         Start a ``LocalCluster`` of this many single-thread processes for the study.
     scheduler : str, optional
@@ -778,7 +812,7 @@ def run_study(cfg: StudyConfig, *, workers: int | None = None, scheduler: str | 
     """
     if sum(v is not None for v in (workers, scheduler, client)) > 1:
         raise InputError("give at most one of workers, scheduler and client")
-    plan = plan_study(cfg, chunk)
+    plan = cfg if isinstance(cfg, Plan) else plan_study(cfg, chunk)
     if workers is None and scheduler is None and client is None:
         return _run_local(plan, progress)
     own = client is None

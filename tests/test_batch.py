@@ -289,3 +289,23 @@ def test_cli_reports_an_unreachable_scheduler(tmp_path, capsys):
     (tmp_path / "s.toml").write_text(CONFIG)
     assert main(["study", str(tmp_path / "s.toml"), "--scheduler", "tcp://127.0.0.1:9", "-q"]) == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+def test_a_malformed_scheduler_address_is_an_input_error():
+    with pytest.raises(swviz.InputError, match="not a Dask scheduler address"):
+        batch.connect(scheduler="http://nowhere:1")
+
+
+def test_the_pair_table_has_one_row_per_pair_and_a_vrf_and_rmse_per_estimator_and_L(local, cfg):
+    table = batch.pair_table(local.summary(), local.references)
+    assert list(table.index) == ["sphere / torus", "circle / square"]
+    assert table.columns[0] == "reference" and len(table.columns) == 1 + 2 * 3 * 2
+    assert (table[["mc @ L=16 · VRF", "mc @ L=32 · VRF"]] == 1.0).all().all()
+    assert np.isnan(table.loc["circle / square", "rqmc-spiral @ L=16 · VRF"])  # skipped there (3D only)
+    t = local.table
+    ucv = t[(t.pair == "sphere / torus") & (t.estimator == "ucv") & (t.L == 32)]
+    mc = t[(t.pair == "sphere / torus") & (t.estimator == "mc") & (t.L == 32)]
+    assert table.loc["sphere / torus", "ucv @ L=32 · VRF"] == pytest.approx(mc["value"].var() / ucv["value"].var())
+    assert table.loc["sphere / torus", "ucv @ L=32 · RMSE"] == pytest.approx(np.sqrt((ucv["error"] ** 2).mean()))
+    # a plan already built runs as its config does
+    _same(local.table, batch.run_study(batch.plan_study(cfg, chunk=2)).table)
