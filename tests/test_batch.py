@@ -309,3 +309,9 @@ def test_the_pair_table_has_one_row_per_pair_and_a_vrf_and_rmse_per_estimator_an
     assert table.loc["sphere / torus", "ucv @ L=32 · RMSE"] == pytest.approx(np.sqrt((ucv["error"] ** 2).mean()))
     # a plan already built runs as its config does
     _same(local.table, batch.run_study(batch.plan_study(cfg, chunk=2)).table)
+
+
+def test_local_workers_keep_freed_memory_as_in_process(client):
+    """Dask's default MALLOC_TRIM_THRESHOLD_=65536 made each task about 3x slower; connect() raises it."""
+    got = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert set(got.values()) == {str(batch.WORKER_TRIM_THRESHOLD)} and len(got) == 2
