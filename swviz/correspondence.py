@@ -44,9 +44,10 @@ class Correspondence:
         The key of :data:`METHODS` that built it.
     bijective : bool
         True when ``target_index`` is a permutation (every target atom used once).
-    plan : (n, m) float or None
-        The soft plan of ``emd`` / ``sinkhorn`` (with ``return_plan=True``) or of ``fmap-sw``'s
-        entropic refinement (when both meshes have at most its ``max_points`` vertices).
+    plan : (n, m) float array, (n, m) scipy.sparse CSR matrix, or None
+        The soft plan of ``emd`` / ``sinkhorn`` (with ``return_plan=True``, dense) or of
+        ``fmap-sw``'s entropic refinement (sparse: its support is the kNN graph of the aligned
+        embeddings, see :func:`swviz.fmaps.sinkhorn_refine`).
     stages : dict
         Seconds per stage (``laplacian``, ``eigenpairs``, ``descriptors``, ``fmap``, ``zoomout``,
         ``sw_align``, ``sinkhorn`` for the spectral methods of :func:`correspond_meshes`;
@@ -328,7 +329,8 @@ class MeshMethod:
 
 _FMAP_OPTIONS = ("k", "k0", "n_wks", "n_hks", "alpha", "rho", "starts", "zoomout", "zoomout_step",
                  "zoomout_points")
-_SW_OPTIONS = ("gamma", "beta", "n_projections", "n_steps", "lr", "epsilons", "sinkhorn_iter", "max_points")
+_SW_OPTIONS = ("gamma", "beta", "n_projections", "n_steps", "lr", "sw_tol", "epsilons", "tau", "n_neighbors",
+               "sinkhorn_iter")
 
 MESH_METHODS: Mapping[str, MeshMethod] = MappingProxyType({m.name: m for m in [
     MeshMethod("fmap", "Functional map (+ ZoomOut)",
@@ -390,8 +392,8 @@ def _extrinsic_start(sx, sy):
 
 def _fmap_method(sx, sy, rng, stages, *, sw, k=50, k0=10, n_wks=32, n_hks=16, alpha=1e-3, rho=1e-2,
                  starts=("descriptors", "extrinsic"), zoomout=True, zoomout_step=1, zoomout_points=1500,
-                 gamma=10.0, beta=1.0, n_projections=64, n_steps=100, lr=0.01, epsilons=(0.1, 0.03, 0.01),
-                 sinkhorn_iter=200, max_points=2000):
+                 gamma=10.0, beta=1.0, n_projections=64, n_steps=100, lr=0.01, sw_tol=1e-2,
+                 epsilons=(0.01, 0.003, 0.001), tau=1.0, n_neighbors=16, sinkhorn_iter=1000):
     from . import fmaps
 
     k = check_count(k, "k")
@@ -440,13 +442,13 @@ def _fmap_method(sx, sy, rng, stages, *, sw, k=50, k0=10, n_wks=32, n_hks=16, al
         return index, plan, {"start": start}
     t0 = time.perf_counter()
     C, info = fmaps.sw_align(Cz, Ax, Ay, ex, ey, px, py, sx.mass, sy.mass, alpha=alpha, beta=beta, gamma=gamma,
-                             n_projections=n_projections, n_steps=n_steps, lr=lr, seed=rng)
+                             n_projections=n_projections, n_steps=n_steps, lr=lr, seed=rng, tol=sw_tol)
     stages["sw_align"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    index, plan, C = fmaps.sinkhorn_refine(C, px, py, sx.mass, sy.mass, epsilons=tuple(epsilons),
-                                           max_iter=sinkhorn_iter, max_points=max_points, seed=rng)
+    index, plan, C, sk = fmaps.sinkhorn_refine(C, px, py, sx.mass, sy.mass, epsilons=tuple(epsilons), tau=tau,
+                                               n_neighbors=n_neighbors, max_iter=sinkhorn_iter)
     stages["sinkhorn"] = time.perf_counter() - t0
-    return index, plan, {"start": start}
+    return index, plan, {"start": start, "sw_steps": info["steps"], "sinkhorn_iterations": sk["iterations"]}
 
 
 def correspond_meshes(source, target, *, method: str = "fmap-sw", seed=0, **options) -> Correspondence:
@@ -466,16 +468,21 @@ def correspond_meshes(source, target, *, method: str = "fmap-sw", seed=0, **opti
         ``n_wks`` (32), ``n_hks`` (16), ``alpha`` (commutativity, 1e-3), ``starts`` and ``rho``
         (see below), ``zoomout`` (True), ``zoomout_step`` (1), ``zoomout_points`` (vertices used
         by ZoomOut's point maps, 1500). ``fmap-sw`` also: ``gamma`` (weight of SW, 10), ``beta``
-        (orthogonality, 1), ``n_projections`` (64), ``n_steps`` (100), ``lr`` (0.01),
-        ``epsilons`` (the Sinkhorn schedule relative to the mean cost, (0.1, 0.03, 0.01)),
-        ``sinkhorn_iter`` (200), ``max_points`` (2000). Extrinsic methods: their own options.
+        (orthogonality, 1), ``n_projections`` (64), ``n_steps`` (at most, 100), ``lr`` (0.01),
+        ``sw_tol`` (stop the alignment once 10 steps lower the energy by less than this fraction,
+        1e-2; 0 runs every step), ``epsilons`` (the Sinkhorn schedule relative to the mean cost,
+        (0.01, 0.003, 0.001)), ``tau`` (the KL relaxation of the target's marginal, relative like
+        epsilon, 1.0), ``n_neighbors`` (of the plan's kNN support, 16), ``sinkhorn_iter`` (at most
+        per epsilon, 1000); see :func:`swviz.fmaps.sw_align` and
+        :func:`swviz.fmaps.sinkhorn_refine`. Extrinsic methods: their own options.
 
     Returns
     -------
     Correspondence
         ``target_index`` (n,) int, ``cost`` (of the vertex positions, as :func:`correspond`),
         ``stages`` (seconds per stage; the Laplacian and eigenpairs are timed once per mesh,
-        when computed), ``plan`` for ``fmap-sw`` on meshes of at most ``max_points`` vertices.
+        when computed), ``plan`` for ``fmap-sw`` (a sparse ``(n, m)`` matrix whose rows sum to the
+        source's vertex areas).
 
     Notes
     -----

@@ -100,7 +100,8 @@ class MeshReport:
             out.append(f"{self.non_manifold_edges:,} non-manifold edges: handled by the tufted-cover Laplacian")
         if self.zero_area_faces:
             out.append(f"{self.zero_area_faces:,} zero-area faces: handled by the Laplacian's mollification, "
-                       "ignored by the heat-method gradients")
+                       "left out of the heat-method geodesics (a vertex on none but them takes its nearest "
+                       "neighbour's distance)")
         if self.boundary_edges:
             out.append(f"{self.boundary_edges:,} boundary edges: an open surface (Neumann boundary)")
         return out
@@ -334,19 +335,36 @@ class SpectralMesh:
 
     @cached_property
     def _heat(self):
+        """The heat method's operators on the vertices that some face of positive area uses.
+
+        A vertex used only by zero-area faces has no finite-element mass or stiffness (the
+        systems would be singular there); it is left out of the solves and takes the distance of
+        the nearest vertex that is kept, plus the straight-line offset to it (``proxy``, ``offset``).
+        """
+        from scipy.spatial import cKDTree
+
         G, A = _fem(self.vertices, self.faces)
         m = len(self.faces)
-        Ad = sp.diags(np.tile(A, 3))
-        L = (G.T @ Ad @ G).tocsr()  # cotangent Laplacian of the FEM gradient (original units)
         mass = np.zeros(self.n)
         np.add.at(mass, self.faces.ravel(), np.repeat(A / 3.0, 3))
+        live = np.flatnonzero(mass > 0)
+        proxy, offset = np.arange(self.n), np.zeros(self.n)
+        if live.size < self.n:
+            dead = np.flatnonzero(mass <= 0)
+            offset[dead], near = cKDTree(self.vertices[live]).query(self.vertices[dead])
+            proxy[dead] = live[near]
+        G = G[:, live].tocsr()  # zero-area faces have zero rows: nothing of the kept faces is lost
+        Ad = sp.diags(np.tile(A, 3))
+        L = (G.T @ Ad @ G).tocsr()  # cotangent Laplacian of the FEM gradient (original units)
         e = self.vertices[self.faces] - self.vertices[np.roll(self.faces, 1, axis=1)]
         h = float(np.linalg.norm(e, axis=2).mean())
         t = h * h  # the heat method's time step: mean edge length squared (Crane et al. 2013, sec. 3.2.4)
-        heat = _BandedCholesky(sp.diags(mass) + t * L)
+        heat = _BandedCholesky(sp.diags(mass[live]) + t * L)
         # L is singular (constants): a tiny diagonal shift makes it factorisable; phi is re-zeroed after
-        poisson = _BandedCholesky(L + sp.identity(self.n) * (1e-9 * L.diagonal().mean()), heat.perm)
-        return G, Ad, m, heat, poisson
+        poisson = _BandedCholesky(L + sp.identity(live.size) * (1e-9 * L.diagonal().mean()), heat.perm)
+        position = np.full(self.n, -1)
+        position[live] = np.arange(live.size)
+        return G, Ad, m, heat, poisson, position[proxy], offset
 
     @cached_property
     def _pp3d(self):
@@ -404,24 +422,29 @@ def heat_geodesics_batch(mesh: SpectralMesh, sources, chunk: int = 256) -> np.nd
     ``t = h^2`` (``h`` the mean edge length), normalised negative gradient ``X``, then
     ``L phi = div X`` and a shift so that ``phi(s) = 0``. Both systems are factorised once (banded
     Cholesky after a reverse Cuthill-McKee reordering) and solved for ``chunk`` sources at a time.
+    Vertices used only by zero-area faces (no finite-element area) are left out of the solves
+    and take the distance of the nearest vertex kept, plus the straight-line offset to it.
     """
     src = np.asarray(sources, dtype=np.int64).reshape(-1)
     if src.size and (src.min() < 0 or src.max() >= mesh.n):
         raise InputError(f"sources must index the {mesh.n} vertices; got values in [{src.min()}, {src.max()}]")
-    G, Ad, m, heat, poisson = mesh._heat
+    G, Ad, m, heat, poisson, at, offset = mesh._heat  # at: row of each vertex (or of its proxy) in the solves
+    n_live = heat.perm.size
     out = np.empty((src.size, mesh.n))
     for s0 in range(0, src.size, chunk):
         s = src[s0:s0 + chunk]
-        rhs = np.zeros((mesh.n, s.size))
-        rhs[s, np.arange(s.size)] = 1.0
-        u = heat.solve(rhs)  # (n, c)
+        rhs = np.zeros((n_live, s.size))
+        rhs[at[s], np.arange(s.size)] = 1.0
+        u = heat.solve(rhs)  # (n_live, c)
         g = (G @ u).reshape(3, m, s.size)  # per-face gradients
         norm = np.linalg.norm(g, axis=0)
         X = -g / np.where(norm > 0, norm, 1.0)
-        div = G.T @ (Ad @ X.reshape(3 * m, s.size))  # (n, c): weak form of L phi = div X, with L = G^T A G
+        div = G.T @ (Ad @ X.reshape(3 * m, s.size))  # (n_live, c): weak form of L phi = div X, with L = G^T A G
         phi = poisson.solve(div)
-        phi -= phi[s, np.arange(s.size)][None, :]
-        out[s0:s0 + s.size] = phi.T
+        phi -= phi[at[s], np.arange(s.size)][None, :]
+        d = phi[at].T + offset[None, :] + offset[s][:, None]  # vertices off the solves: their proxy's, + offsets
+        d[np.arange(s.size), s] = 0.0
+        out[s0:s0 + s.size] = d
     return np.maximum(out, 0.0)
 
 

@@ -1,6 +1,7 @@
 """Functional maps on meshes: known permutations recovered, deformed bars, the SW term's gradient, scores."""
 
 import numpy as np
+import ot
 import pytest
 import torch
 import trimesh
@@ -17,7 +18,15 @@ from swviz.correspondence import (
     spectral_segments,
     transfer_labels,
 )
-from swviz.fmaps import fmap_least_squares, sw_alignment_loss, zoomout
+from swviz.fmaps import (
+    _sinkhorn_cost,
+    fmap_least_squares,
+    knn_support,
+    sinkhorn_sparse,
+    sw_align,
+    sw_alignment_loss,
+    zoomout,
+)
 from swviz.shapes import Shape
 from swviz.shapes.deform import deform
 from swviz.spectral import heat_geodesics_batch
@@ -50,10 +59,10 @@ def test_rigid_permuted_copy_is_recovered(blob_pair, method, options):
     assert set(c.stages) >= {"laplacian", "eigenpairs", "descriptors", "fmap", "zoomout"}
     if method == "fmap-sw":
         assert {"sw_align", "sinkhorn"} <= set(c.stages) and c.plan.shape == (s.n, t.n)
-        assert c.plan.sum() == pytest.approx(1.0, abs=1e-3)
+        # the source marginal of the relaxed plan is exact: each vertex sends its area
+        assert np.allclose(np.asarray(c.plan.sum(1)).ravel(), s.mass / s.mass.sum(), rtol=1e-9, atol=0)
 
 
-@pytest.mark.slow  # about 40 s each on two busy cores (fmap-sw and an exact assignment at 770 vertices)
 @pytest.mark.parametrize("kind", ["bend", "twist"])
 def test_fmap_sw_beats_the_extrinsic_assignment_on_deformed_bars(coarse_bar, kind):
     v, f = coarse_bar
@@ -62,6 +71,97 @@ def test_fmap_sw_beats_the_extrinsic_assignment_on_deformed_bars(coarse_bar, kin
     extrinsic = geodesic_error(t, correspond_meshes(s, t, method="assignment").target_index, true).mean()
     ours = geodesic_error(t, correspond_meshes(s, t, method="fmap-sw", **FAST_SW).target_index, true).mean()
     assert ours < 0.9 * extrinsic
+    if kind == "bend":  # the alignment and refinement improve on the functional map they start from
+        plain = geodesic_error(t, correspond_meshes(s, t, method="fmap", k=30).target_index, true).mean()
+        assert ours < 0.9 * plain  # measured 0.0051 against 0.0077 (the dense-subsample refinement: 0.0125)
+
+
+def _weighted_clouds(n=80, m=70, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 0.3
+    a, b = rng.uniform(1, 2, n), rng.uniform(1, 2, m)
+    return x, y, a / a.sum(), b / b.sum()
+
+
+@pytest.mark.parametrize("tau", [None, 1.0])
+def test_sparse_sinkhorn_on_the_full_support_is_pots(tau):
+    x, y, a, b = _weighted_clouds()
+    rows, cols, cost = knn_support(x, y, len(y))  # every pair
+    assert rows.size == len(x) * len(y)
+    M = ot.dist(x, y) / ot.dist(x, y).mean()
+    P, f, g, info = sinkhorn_sparse(a, b, rows, cols, cost / ot.dist(x, y).mean(), 0.05, tau=tau, tol=1e-12,
+                                    max_iter=20000)
+    if tau is None:
+        Q = ot.sinkhorn(a, b, M, 0.05, stopThr=1e-12, numItermax=20000)
+    else:
+        Q = ot.unbalanced.sinkhorn_unbalanced(a, b, M, 0.05, (float("inf"), tau), reg_type="kl", stopThr=1e-12,
+                                              numItermax=20000)
+    assert info["converged"] and np.abs(P.toarray() - Q).max() < 1e-10 * Q.max() + 1e-14
+    assert np.allclose(np.asarray(P.sum(1)).ravel(), a, rtol=1e-9)
+
+
+def test_sparse_sinkhorn_on_a_knn_support_survives_small_epsilon_and_a_moved_support():
+    x, y, a, b = _weighted_clouds(400, 300, 3, seed=2)
+    rows, cols, cost = knn_support(x, y, 8)
+    per_row, per_col = np.bincount(rows, minlength=400), np.bincount(cols, minlength=300)
+    assert per_row.min() >= 8 and per_col.min() >= 8 and rows.size < 0.1 * 400 * 300
+    d = ((x[rows] - y[cols]) ** 2).sum(1)
+    assert np.allclose(cost, d)
+    f = g = None
+    for eps in (0.1, 0.01, 0.001):  # a schedule, each warm-started; the support moves halfway
+        if eps == 0.01:
+            x = x + 0.05
+            rows, cols, cost = knn_support(x, y, 8)
+        P, f, g, info = sinkhorn_sparse(a, b, rows, cols, cost / cost.mean(), eps, tau=1.0, f=f, g=g)
+        assert np.all(np.isfinite(P.data)) and np.allclose(np.asarray(P.sum(1)).ravel(), a, rtol=1e-9)
+    # cold at epsilon 1e-4, where the plain kernel exp(-c / eps) is zero on whole rows of the support
+    c = cost / cost.mean()
+    assert np.bincount(rows, weights=np.exp(-c / 1e-4), minlength=400).min() == 0.0
+    P, _, _, info = sinkhorn_sparse(a, b, rows, cols, c, 1e-4, tau=1.0)
+    assert info["absorptions"] >= 1 and np.allclose(np.asarray(P.sum(1)).ravel(), a, rtol=1e-9)
+    assert np.all(np.isfinite(P.data))
+    with pytest.raises(ValueError, match="without any entry"):
+        sinkhorn_sparse(a, b, rows[rows != 3], cols[rows != 3], cost[rows != 3], 0.1, tau=1.0)
+
+
+def test_dense_sinkhorn_cost_value_and_gradient():
+    x, y, a, b = _weighted_clouds(40, 30, 3)
+    T = torch.tensor
+    reg = 0.3
+
+    def value(xx, grad=False):
+        X = T(xx, requires_grad=True)
+        v = _sinkhorn_cost(X, T(y), T(a), T(b), reg, 5000)
+        if grad:
+            v.backward()
+            return float(v.detach()), X.grad.numpy()
+        return float(v.detach())
+
+    v, g = value(x, True)
+    M = ot.dist(x, y)
+    P = ot.sinkhorn(a, b, M, reg, stopThr=1e-12, numItermax=5000)
+    assert v == pytest.approx((M * P).sum() + reg * (P * np.log(P / np.outer(a, b))).sum(), rel=1e-6)
+    h = 1e-6
+    for i, j in [(0, 0), (5, 2), (17, 1)]:
+        E = np.zeros_like(x)
+        E[i, j] = h
+        assert g[i, j] == pytest.approx((value(x + E) - value(x - E)) / (2 * h), rel=1e-3, abs=1e-7)
+
+
+def test_sw_align_stops_once_converged_and_the_sinkhorn_baseline_runs(blob_pair):
+    s, t, _ = blob_pair
+    ex, px = s.eigenbasis(10)
+    ey, py = t.eigenbasis(10)
+    rng = np.random.default_rng(0)
+    A_x = rng.normal(size=(10, 6))
+    C0 = np.eye(10) + 0.1 * rng.normal(size=(10, 10))
+    args = (C0, A_x, A_x, ex, ey, px, py, s.mass, t.mass)
+    C, info = sw_align(*args, gamma=0.0, n_steps=3000, lr=0.05, tol=1e-4)
+    assert 20 <= info["steps"] < 3000 and info["history"][-1] < 0.01 * info["history"][0]
+    _, full = sw_align(*args, gamma=0.0, n_steps=50, lr=0.05, tol=0.0)
+    assert full["steps"] == 50
+    _, sk = sw_align(*args, n_steps=2, loss="sinkhorn")
+    assert sk["steps"] == 2 and [d for _, d in sk["sinkhorn"]] == ["float64", "float64"]
 
 
 def test_sw_alignment_gradient_matches_finite_differences():
