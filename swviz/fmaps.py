@@ -18,8 +18,10 @@ points: the point map (source vertex -> target vertex) is the nearest neighbour 
   and Functional Maps For Unsupervised Shape Correspondence Learning", CVPR 2024, sec. 3),
   minimised over ``C`` with torch;
 * :func:`sinkhorn_refine`: entropic OT between the aligned embeddings with a decreasing
-  epsilon (POT's Sinkhorn), each soft plan giving the next ``C`` (the paper's adaptive
-  refinement), then a point map.
+  epsilon, each soft plan giving the next ``C`` (the paper's adaptive refinement), then a point
+  map; the plans are computed at full resolution on a kNN support by :func:`sinkhorn_sparse`
+  (log-stabilised scaling, target marginal KL-relaxed), which on a full support is POT's
+  ``ot.sinkhorn`` / ``ot.unbalanced.sinkhorn_unbalanced`` to round-off.
 """
 
 from __future__ import annotations

@@ -32,7 +32,10 @@ Bad input (see :func:`mesh_report`): isolated vertices and several connected com
 refused by :func:`spectral_mesh` with a message naming the count (the spectrum of a
 disconnected surface has one zero eigenvalue per component, and geodesic distances between
 components are infinite); non-manifold edges and zero-area faces are handled by the robust
-Laplacian and reported.
+Laplacian and reported (:attr:`MeshReport.notes`), and the heat-method geodesics leave
+vertices that only zero-area faces use out of their solves (each takes the distance of its
+nearest kept vertex plus the offset to it). Repeated vertex indices in a face, indices out of
+range and non-finite coordinates are refused with a message naming them.
 """
 
 from __future__ import annotations

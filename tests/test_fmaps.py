@@ -270,3 +270,18 @@ def test_bad_input_names_the_problem(blob_pair):
     assert not MESH_METHODS["assignment"].intrinsic and MESH_METHODS["fmap-sw"].intrinsic
     # extrinsic methods still run on a point cloud
     assert correspond_meshes(cloud, cloud, method="assignment").target_index.shape == (100,)
+
+
+def test_non_manifold_and_zero_area_meshes_are_matched_to_themselves():
+    """The Bad-input cases the spectral methods handle rather than refuse, end to end."""
+    v, f = blob(2)
+    a, b = f[0, 0], f[0, 1]
+    fin = (np.vstack([v, [(v[a] + v[b]) / 2 + 0.3 * (v[a] + v[b])]]), np.vstack([f, [[a, b, len(v)]]]))
+    n = len(v)
+    zero = (np.vstack([v, [v[a], v[a] + 1e-3 * (v[b] - v[a]), v[a] + 2e-3 * (v[b] - v[a])]]),
+            np.vstack([f, [[n, n + 1, n + 2], [a, n, n + 1], [n + 1, n + 2, a]]]))
+    for mesh in (fin, zero):
+        c = correspond_meshes(mesh, mesh, method="fmap-sw", k=20, n_steps=10)
+        err = geodesic_error(mesh, c.target_index, np.arange(len(mesh[0])))
+        assert np.all(np.isfinite(err)) and err.mean() < 1e-3
+        assert np.mean(c.target_index == np.arange(len(mesh[0]))) > 0.95
