@@ -19,6 +19,11 @@ reported apart):
   the client); also given as worker time, (workers x cluster wall - in-process wall) / tasks.
   Target: under 20 ms.
 
+The machine's ceiling is measured too: ``--workers`` copies of the in-process study run at
+once in plain processes (no Dask, the workers' environment); ``workers x in-process / that`` is the most any runner
+gets from these cores (shared caches, memory bandwidth, turbo, neighbours on a VM), and the
+speed-up is given as a fraction of it.
+
 Both runs must give the identical table (checked; only the ``seconds`` column may differ).
 Each figure is the best of ``--repeats`` runs. The machine's load average is printed before
 and after: on a shared machine other processes take cores from the workers.
@@ -75,6 +80,18 @@ def _best(fn, repeats: int):
     return best, out
 
 
+def _estimate_seconds(res) -> float:
+    """Compute time of the estimates alone (the table's ``seconds``: wall time of each repeat where it ran)."""
+    return float(res.table["seconds"].sum())
+
+
+def _alone(plan) -> float:
+    """In-process wall time of ``plan`` (run in a child process by the machine's ceiling below)."""
+    t0 = time.perf_counter()
+    batch.run_study(plan)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, default=2)
@@ -98,6 +115,27 @@ def main() -> None:
           f"200 tasks, {sum(t.stop - t.start for t in plans['speed'].tasks if t.estimator):,} estimates")
 
     local = {k: _best(lambda p=p: batch.run_study(p), args.repeats) for k, p in plans.items()}
+    # the machine's own ceiling: two copies of the in-process study at once, in two plain processes (no Dask)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawned, not forked (a fork would inherit the slice engine's thread pool without its threads), with the
+    # environment Dask gives its workers (one BLAS thread, the malloc thresholds of swviz.batch.connect)
+    worker_env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                  "MALLOC_TRIM_THRESHOLD_": str(batch.WORKER_MALLOC_THRESHOLD),
+                  "MALLOC_MMAP_THRESHOLD_": str(batch.WORKER_MALLOC_THRESHOLD)}
+    saved = {k: os.environ.get(k) for k in worker_env}
+    os.environ.update(worker_env)
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(int, range(args.workers)))  # the processes are up before timing
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
+        t0 = time.perf_counter()
+        list(pool.map(_alone, [plans["speed"]] * args.workers))
+        t_copies = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     client = batch.connect(workers=args.workers)
@@ -128,6 +166,11 @@ def main() -> None:
           f"speed-up {speedup:.2f}x on {args.workers} workers "
           f"(= {speedup / 1.6:.2f} of the 1.6x target; parallel efficiency {speedup / args.workers:.2f})")
     print(f"                  with the cluster's start-up counted: {t_loc / (t_dask + startup):.2f}x")
+    ceiling = args.workers * t_loc / t_copies
+    slow = _estimate_seconds(remote["speed"][1]) / _estimate_seconds(local["speed"][1])
+    print(f"                  this machine's ceiling: {args.workers} copies of the in-process study at once, without "
+          f"Dask, take {t_copies:.2f} s: {ceiling:.2f}x; Dask reaches {speedup / ceiling:.2f} of it")
+    print(f"                  each estimate computes {slow:.2f}x as long on a worker (cores shared) as in-process")
     print(f"overhead study    in-process {o_loc * 1e3 / 200:6.2f} ms per task · cluster {o_dask * 1e3 / 200:6.2f} ms "
           f"per task of wall time")
     print(f"overhead per task {per_task_wall * 1e3:.2f} ms of wall time (= {per_task_wall / 0.020:.2f} of the 20 ms "

@@ -721,16 +721,20 @@ def connect(*, workers: int | None = None, scheduler: str | None = None, timeout
     workers = _whole(workers, "workers")
     import dask
 
-    # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, so glibc hands every freed
-    # block back to the kernel: each task's (L, n) projection buffers then page-fault afresh, and a
-    # task ran about 3x slower than in-process (n = 4096, L = 256). 64 MiB keeps them, as in-process.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": WORKER_TRIM_THRESHOLD}):
+    # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536. Any fixed trim threshold also
+    # fixes glibc's mmap threshold at 128 KiB, so in a worker's task thread every (L, n) projection
+    # buffer is a fresh mmap that page-faults afresh: a task ran 2 to 3x slower than in-process
+    # (n = 4096, L = 256). Both thresholds at 64 MiB keep the buffers, as in-process.
+    env = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": WORKER_MALLOC_THRESHOLD,
+           "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": WORKER_MALLOC_THRESHOLD}
+    with dask.config.set(env):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster, set_as_default=False)
 
 
-#: glibc's ``MALLOC_TRIM_THRESHOLD_`` for the workers of :func:`connect`'s local clusters (bytes).
-WORKER_TRIM_THRESHOLD = 64 << 20
+#: glibc's ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_`` for the workers of
+#: :func:`connect`'s local clusters (bytes; see the README for workers started by hand).
+WORKER_MALLOC_THRESHOLD = 64 << 20
 
 
 class StudyRun:
