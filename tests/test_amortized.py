@@ -109,6 +109,28 @@ def test_bad_pairs_are_clear_errors(pair, bad, match):
             fn(x, y)
 
 
+def test_an_explicit_cpu_device_is_the_default_and_a_bad_device_is_named(pair):
+    x, y = pair
+    model = load_default()
+    assert model.on("cpu") is model and model.on(None) is model
+    np.testing.assert_array_equal(model.direction(x, y, device="cpu"), model.direction(x, y))
+    assert amortized_vdsw(x, y, seed=3, device=torch.device("cpu")).value == amortized_vdsw(x, y, seed=3).value
+    for bad, match in (("tpu", "device must be"), ("cuda:99", "cuda")):
+        with pytest.raises(swviz.InputError, match=match):
+            amortized_max_sw(x, y, device=bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_the_model_on_cuda_predicts_the_cpu_direction(pair):
+    x, y = pair
+    model = load_default()
+    gpu = model.on("cuda")
+    assert gpu is not model and next(model.parameters()).device.type == "cpu"  # the model itself stays
+    np.testing.assert_allclose(model.direction(x, y, device="cuda"), model.direction(x, y), atol=1e-10)
+    a, b = amortized_vdsw(x, y, seed=3, device="cuda"), amortized_vdsw(x, y, seed=3)
+    assert a.value == pytest.approx(b.value, rel=1e-8)
+
+
 # --------------------------------------------------------------------------- values and metricity
 
 

@@ -111,7 +111,7 @@ def _check_kappa(kappa) -> float:
 
 
 def amortized_vdsw(x, y, a=None, b=None, *, model=None, kappa: float = 10.0, n_projections: int = 100, p: float = 2,
-                   seed=None) -> SlicedDistance:
+                   seed=None, device=None) -> SlicedDistance:
     """Amortized v-DSW: the vMF location predicted by a model instead of found by ascent.
 
     .. math::
@@ -136,6 +136,9 @@ def amortized_vdsw(x, y, a=None, b=None, *, model=None, kappa: float = 10.0, n_p
         vMF samples ``L``.
     p : float
     seed : int, Generator or None
+    device : None, "cpu", "cuda", "cuda:k" or a torch.device
+        Where the model predicts the location (see :meth:`DirectionModel.direction`); the
+        slices are computed by the CPU engine.
 
     Returns
     -------
@@ -150,7 +153,7 @@ def amortized_vdsw(x, y, a=None, b=None, *, model=None, kappa: float = 10.0, n_p
     rng = rng_from(seed)
     model = _model(model)
     t0 = time.perf_counter()
-    eps = model.direction(x, y)
+    eps = model.direction(x, y, device=device)
     seconds = time.perf_counter() - t0
     samples = sample_vmf(eps, kappa, L, rng)
     from ..slices import sliced_wpp
@@ -163,7 +166,7 @@ def amortized_vdsw(x, y, a=None, b=None, *, model=None, kappa: float = 10.0, n_p
                                                  "model": model.kind, "model_seconds": seconds})
 
 
-def amortized_max_sw(x, y, a=None, b=None, *, model=None, p: float = 2) -> SlicedDistance:
+def amortized_max_sw(x, y, a=None, b=None, *, model=None, p: float = 2, device=None) -> SlicedDistance:
     """Amortized Max-SW: ``W_p^p`` on the one slice a model predicts.
 
     .. math::
@@ -177,6 +180,7 @@ def amortized_max_sw(x, y, a=None, b=None, *, model=None, p: float = 2) -> Slice
     a, b : (n,), (m,) float, optional
     model : DirectionModel, optional
     p : float
+    device : None or a device, where the model runs (see :func:`amortized_vdsw`)
 
     Returns
     -------
@@ -186,7 +190,7 @@ def amortized_max_sw(x, y, a=None, b=None, *, model=None, p: float = 2) -> Slice
     p = check_p(p)
     model = _model(model)
     t0 = time.perf_counter()
-    theta = model.direction(x, y)
+    theta = model.direction(x, y, device=device)
     seconds = time.perf_counter() - t0
     from ..slices import sliced_wpp
 

@@ -104,22 +104,50 @@ class DirectionModel(nn.Module):
                                  f"{MIN_POINTS} per cloud")
         return x, y
 
-    def direction(self, x, y) -> np.ndarray:
+    def direction(self, x, y, *, device=None) -> np.ndarray:
         """The predicted direction for one pair.
 
         Parameters
         ----------
         x : (n, d) float
         y : (m, d) float
+        device : None, "cpu", "cuda", "cuda:k" or a torch.device
+            Where the network runs; None: where its parameters are. On another device a copy of
+            the model is made once and kept (the model itself is not moved).
 
         Returns
         -------
         (d,) float unit vector.
         """
         x, y = self.check_pair(x, y)
+        net = self.on(device)
+        dev = next(net.parameters()).device
         with torch.no_grad():
-            theta = self(torch.from_numpy(x)[None], torch.from_numpy(y)[None])[0]
-        return theta.numpy().copy()
+            theta = net(torch.from_numpy(x).to(dev)[None], torch.from_numpy(y).to(dev)[None])[0]
+        return theta.cpu().numpy().copy()
+
+    def on(self, device=None) -> DirectionModel:
+        """This model on ``device`` (itself when it is there already or ``device`` is None).
+
+        A copy is made for another device and kept, keyed by the device and the parameters'
+        versions, so training this model afterwards makes a fresh copy on next use.
+        """
+        if device is None:
+            return self
+        from ..autodiff import check_device
+
+        dev = check_device(device)
+        if next(self.parameters()).device == dev:
+            return self
+        key = (str(dev), tuple((id(t), t._version) for t in self.parameters()))
+        copies = self.__dict__.setdefault("_device_copies", {})  # in __dict__: not a submodule
+        if copies.get(str(dev), (None,))[0] != key:
+            import copy
+
+            clone = copy.deepcopy(self, {id(copies): {}}).to(dev)
+            clone.__dict__.pop("_device_copies", None)
+            copies[str(dev)] = (key, clone)
+        return copies[str(dev)][1]
 
 
 class _Attention(nn.Module):
