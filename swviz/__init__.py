@@ -52,6 +52,25 @@ def deform(source, target, **options):
     return _deform(source, target, **options)
 
 
+def amortized_vdsw(x, y, a=None, b=None, **options):
+    """Amortized v-DSW: the vMF location predicted by a self-attention model.
+
+    :func:`swviz.amortized.amortized_vdsw` (Nguyen, Nguyen & Ho, "Self-Attention Amortized
+    Distributional Projection Optimization for Sliced Wasserstein Point-Cloud Reconstruction",
+    ICML 2023, eq. 9); see there for the options. Torch is imported on first use.
+    """
+    from .amortized import amortized_vdsw as _fn
+
+    return _fn(x, y, a, b, **options)
+
+
+def amortized_max_sw(x, y, a=None, b=None, **options):
+    """Amortized Max-SW: ``W_p^p`` on the slice a model predicts (:func:`swviz.amortized.amortized_max_sw`)."""
+    from .amortized import amortized_max_sw as _fn
+
+    return _fn(x, y, a, b, **options)
+
+
 def __getattr__(name):  # the result class, without importing torch at ``import swviz``
     if name == "DeformResult":
         from .deformation import DeformResult
@@ -94,6 +113,8 @@ __all__ = [
     "AlignResult",
     "DeformResult",
     "align_rigid",
+    "amortized_max_sw",
+    "amortized_vdsw",
     "correspond_meshes",
     "deform",
     "discrepancy_map",

@@ -320,3 +320,10 @@ def test_a_torch_pickle_is_refused_without_being_unpickled(tmp_path):
     torch.save({"w0": torch.ones(3)}, path)  # a zip holding a pickle
     with pytest.raises(swviz.InputError):
         load_model(path)
+
+
+def test_the_top_level_names_are_the_amortized_functions(pair):
+    x, y = pair
+    assert swviz.amortized_vdsw(x, y, kappa=5.0, seed=7).value == amortized_vdsw(x, y, kappa=5.0, seed=7).value
+    assert swviz.amortized_max_sw(x, y, p=3).value == amortized_max_sw(x, y, p=3).value
+    assert {"amortized_vdsw", "amortized_max_sw"} <= set(swviz.__all__)
