@@ -9,9 +9,7 @@ here (that fails inside ``streamlit run``): the cluster is started outside, see 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 
 import streamlit as st
 
@@ -37,28 +35,6 @@ class _Cancelled(Exception):
 
 
 # --------------------------------------------------------------------------- stores
-
-
-@st.cache_resource(show_spinner=False)
-def _store() -> tuple[OrderedDict, threading.Lock]:
-    return OrderedDict(), threading.Lock()
-
-
-def _stored(key):
-    store, lock = _store()
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
-    return None
-
-
-def _keep(key, result) -> None:
-    store, lock = _store()
-    with lock:
-        store[key] = result
-        while len(store) > 16:
-            store.popitem(last=False)
 
 
 @st.cache_data(show_spinner="Building the pairs' measures…", max_entries=16)
@@ -149,7 +125,7 @@ st.caption(f"{len(cfg.pairs)} pairs × {len(cfg.estimators)} estimators × L ∈
            f"(about {seconds:.0f} s on one core)")
 
 key = (cfg, address)
-result = _stored(key)
+result = ui.shared_results("studies").get(key)
 
 if result is None and not address:
     if seconds > AUTO_RUN_SECONDS and not st.button(f"Run this study here (about {seconds:.0f} s)", type="primary",
@@ -169,7 +145,7 @@ if result is None and not address:
     except Exception as exc:  # noqa: BLE001 - any failure becomes a message
         ui.show_error(exc, "Could not run the study")
         ui.stop()
-    _keep(key, result)
+    ui.shared_results("studies").put(key, result)
 
 elif result is None:
     try:
@@ -220,7 +196,7 @@ elif result is None:
         ui.stop()
     result = run.result()
     st.session_state.pop(RUN, None)
-    _keep(key, result)
+    ui.shared_results("studies").put(key, result)
 
 # --------------------------------------------------------------------------- the study's results
 

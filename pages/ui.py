@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import streamlit as st
@@ -485,3 +486,33 @@ def estimator_label(name: str) -> str:
         return swviz.get_estimator(name).title
     except ValueError:
         return name
+
+
+class SharedResults:
+    """Results kept for every session of this server: the ``size`` most recently used, by key."""
+
+    def __init__(self, size: int = 16):
+        self.size = int(size)
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The result stored under ``key`` (now the most recently used), or None."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, result) -> None:
+        """Store ``result`` under ``key``, dropping the least recently used beyond ``size``."""
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_results(name: str, size: int = 16) -> SharedResults:
+    """The server-wide :class:`SharedResults` called ``name`` (one per page that keeps results)."""
+    return SharedResults(size)

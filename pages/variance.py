@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
 import time
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -46,28 +44,6 @@ def _fingerprint(m) -> str:
     if m.weights is not None:
         h.update(np.ascontiguousarray(m.weights).tobytes())
     return h.hexdigest()
-
-
-@st.cache_resource(show_spinner=False)
-def _study_store() -> tuple[OrderedDict, threading.Lock]:
-    return OrderedDict(), threading.Lock()
-
-
-def _stored_study(key):
-    store, lock = _study_store()
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
-    return None
-
-
-def _keep_study(key, result) -> None:
-    store, lock = _study_store()
-    with lock:
-        store[key] = result
-        while len(store) > 16:
-            store.popitem(last=False)
 
 
 @st.cache_data(show_spinner="Explaining the slice…", max_entries=64, hash_funcs=ui.ARRAY_HASH)
@@ -215,7 +191,7 @@ def study_tab(ref, p, seed) -> None:
                    f"{', '.join(map(str, off))} are not.", icon=":material/warning:")
 
     key = (_fingerprint(source), _fingerprint(target), tuple(names), tuple(grid), int(repeats), p, int(seed))
-    result = _stored_study(key)
+    result = ui.shared_results("variance").get(key)
     slices = sum(int(repeats) * (max(grid) if swviz.get_estimator(n).nested else sum(grid)) for n in names)
     general = a is not None or b is not None or source.n != target.n  # the merged-quantile path costs more
     estimate = slices * (source.n + target.n) * SECONDS_PER_POINT_SLICE * (6 if general else 1)
@@ -249,7 +225,7 @@ def study_tab(ref, p, seed) -> None:
             ui.show_error(exc, "Could not run the study")
             return
         result = {"frame": frame, "seconds": time.perf_counter() - t0}
-        _keep_study(key, result)
+        ui.shared_results("variance").put(key, result)
         bar.empty()
         live.empty()
 
