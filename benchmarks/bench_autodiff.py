@@ -11,13 +11,24 @@ Measured side by side in one run (machines are noisy: read the ratios):
 2. 500 gradient-flow steps at n = 1024, L = 100 for mc, lcv, ucv and shcv-4 (velocities by
    autograd through ``sw_loss``), against a closed-form Monte Carlo flow written out in numpy
    here (the hand-derived velocity ``(2n/L) sum_l r_l theta_l`` that the flows used before the
-   engine), the naive baseline. Target: each within 1.3x of the closed-form loop.
+   engine), the naive baseline.
+3. The same flows against the previous release's closed-form flows, estimator by estimator
+   (``--previous REV``, default the last commit before the engine: each estimator's velocity
+   derived by hand). Both run in fresh processes with the same allocator settings, alternately;
+   the old tree is checked out with ``git worktree`` into a temporary folder and removed after.
+   Target: each within 1.3x of the previous release's flow, and under 1 s.
 
 Each timing is the best of several runs, interleaved.
 """
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -82,9 +93,69 @@ def _closed_form_mc_flow(x, y, L, h, steps, seed):
     return time.perf_counter() - t0, z
 
 
+ROOT = Path(__file__).resolve().parents[1]
+#: The last commit whose flows derived each estimator's velocity by hand (before the autograd engine).
+PREVIOUS = "054d0de"
+FLOW_NAMES = ("mc", "lcv", "ucv", "shcv-4")
+# one process's timing of the flows: the package found first on sys.path[0] (argv[1]) is timed
+_FLOW_TIMER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from swviz.flows import gradient_flow
+from swviz.shapes import sample_shape
+x, y = sample_shape("sphere", 1024, 0), sample_shape("torus", 1024, 1)
+steps = int(sys.argv[2])
+gradient_flow(x, y, n_projections=100, step_size=0.1, n_steps=5, record_every=5, w2_steps=[0])  # warm-up
+out = {}
+for est in sys.argv[3:]:
+    r = gradient_flow(x, y, estimator=est, n_projections=100, step_size=0.1, n_steps=steps, record_every=steps,
+                      seed=0, w2_steps=[0])
+    out[est] = [r.flow_seconds, r.gradient]
+print(json.dumps(out))
+"""
+
+
+def _time_flows(tree: Path, steps: int, env: dict) -> dict:
+    done = subprocess.run([sys.executable, "-c", _FLOW_TIMER, str(tree), str(steps), *FLOW_NAMES],
+                          capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(), check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def against_previous(rev: str, steps: int, repeats: int) -> None:
+    """Part 3: this tree's flows against the flows of ``rev``, in alternating fresh processes."""
+    print(f"\n3. {steps} flow steps, n = 1024, L = 100: this tree against {rev}'s closed-form flows "
+          f"(fresh processes, best of {repeats}, alternating)")
+    with tempfile.TemporaryDirectory(prefix="swviz-previous-") as tmp:
+        old = Path(tmp) / "tree"
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), rev],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            print(f"   skipped: could not check out {rev} ({made.stderr.strip() or made.stdout.strip()})")
+            return
+        try:
+            # the same allocator settings for both (swviz._malloc sets these in this tree's processes)
+            env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": str(64 << 20), "MALLOC_MMAP_THRESHOLD_": str(64 << 20)}
+            best = {"previous": {}, "now": {}}
+            how = {}
+            for _ in range(repeats):
+                for key, tree in (("previous", old), ("now", ROOT)):
+                    for est, (sec, grad) in _time_flows(tree, steps, env).items():
+                        best[key][est] = min(best[key].get(est, float("inf")), sec)
+                        how[key, est] = grad
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], capture_output=True)
+    print(f"{'flow':8s} {'previous s':>11s} {'now s':>7s} {'now/previous':>13s}")
+    for est in FLOW_NAMES:
+        prev, now = best["previous"][est], best["now"][est]
+        ok = now / prev <= 1.3 and now < 1.0
+        print(f"{est:8s} {prev:11.3f} {now:7.3f} {now / prev:13.2f}   [{'ok' if ok else 'OVER'}]  "
+              f"previous: {how['previous', est][:60]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats and steps")
+    ap.add_argument("--previous", default=PREVIOUS, help="the release to compare the flows with ('' to skip)")
     args = ap.parse_args()
     repeats = 3 if args.quick else 7
     steps = 100 if args.quick else 500
@@ -102,7 +173,7 @@ def main() -> None:
     print(f"\n2. {steps} flow steps, n = 1024, d = 3, L = 100 (best of 2, interleaved)")
     x, y = sample_shape("sphere", 1024, 0), sample_shape("torus", 1024, 1)
     gradient_flow(x, y, n_projections=100, step_size=0.1, n_steps=5, record_every=5, w2_steps=[0])  # warm-up
-    names = ("mc", "lcv", "ucv", "shcv-4")
+    names = FLOW_NAMES
     best = {k: float("inf") for k in ("closed-form mc", *names)}
     for _ in range(2):
         best["closed-form mc"] = min(best["closed-form mc"], _closed_form_mc_flow(x, y, 100, 0.1, steps, 0)[0])
@@ -121,6 +192,8 @@ def main() -> None:
                        w2_steps=[0])
     _, z = _closed_form_mc_flow(x, y, 100, 0.1, 20, 0)
     print(f"\nautograd MC flow vs closed form after 20 steps: max |difference| = {np.abs(rr.final - z).max():.2e}")
+    if args.previous:
+        against_previous(args.previous, steps, 2 if args.quick else 3)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NUMPY", "namespace", "is_torch"]
+__all__ = ["NUMPY", "constant_side", "is_torch", "namespace", "scalar", "to_numpy"]
 
 
 def is_torch(v) -> bool:
@@ -54,6 +54,21 @@ class _Numpy:
     @staticmethod
     def sqrt(v):
         return np.sqrt(v)
+
+    @staticmethod
+    def detach(v):
+        """The values without autograd history (numpy: ``v`` itself)."""
+        return v
+
+    @staticmethod
+    def trace(A):
+        """Trace of the last two axes: (..., k, k) -> (...,)."""
+        return np.trace(A, axis1=-2, axis2=-1)
+
+    @staticmethod
+    def outer(u, v):
+        """``u v'`` of two vectors."""
+        return np.outer(u, v)
 
     @staticmethod
     def abs(v):
@@ -130,6 +145,9 @@ class _Numpy:
     def take(v, idx):
         if idx.ndim == 1:
             return v[..., idx]
+        if v.ndim == 2 and idx.ndim == 2:
+            # one gather on the flat array: 4x faster than take_along_axis at (100, 1024)
+            return np.take(v.reshape(-1), _flat(idx, v.shape[-1]))
         return np.take_along_axis(v, idx, axis=-1)
 
     @staticmethod
@@ -145,7 +163,11 @@ class _Numpy:
     def unsort(values, order):
         """``out[..., order[..., k]] = values[..., k]`` (the inverse of a row permutation)."""
         out = np.empty_like(values)
-        np.put_along_axis(out, order, values, axis=-1)
+        if values.ndim == 2 and out.flags.c_contiguous:
+            # one scatter on the flat array: 2x faster than put_along_axis at (100, 1024)
+            out.reshape(-1)[_flat(order, values.shape[-1]).reshape(-1)] = values.reshape(-1)
+        else:
+            np.put_along_axis(out, order, values, axis=-1)
         return out
 
     @staticmethod
@@ -158,6 +180,11 @@ class _Numpy:
     @staticmethod
     def to_numpy(v):
         return np.asarray(v)
+
+
+def _flat(idx: np.ndarray, width: int) -> np.ndarray:
+    """Indices ``idx : (L, K)`` into the rows of an ``(L, width)`` array, as indices into its flat copy."""
+    return idx + np.arange(0, idx.shape[0] * width, width, dtype=idx.dtype)[:, None]
 
 
 def _argsort_rows(v: np.ndarray) -> np.ndarray:
@@ -224,6 +251,15 @@ class _Torch:
 
     def sqrt(self, v):
         return self.t.sqrt(v)
+
+    def detach(self, v):
+        return v.detach() if isinstance(v, self.t.Tensor) else v
+
+    def trace(self, A):
+        return A.diagonal(dim1=-2, dim2=-1).sum(-1)
+
+    def outer(self, u, v):
+        return self.t.outer(u, v)
 
     def abs(self, v):
         return self.t.abs(v)
@@ -310,6 +346,24 @@ def namespace(*arrays):
             _TORCH = _Torch()
         return _TORCH
     return NUMPY
+
+
+def to_numpy(v) -> np.ndarray:
+    """A numpy array of an array or tensor (detached, on the CPU)."""
+    if is_torch(v):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
+def constant_side(ns, v):
+    """Where to compute with ``v`` alone: ``(ns, v)`` if ``v`` requires grad, else ``(NUMPY, v as numpy)``.
+
+    Work on the directions alone (control-variate features, regression weights) is done in numpy
+    when nothing differentiates it, so that autograd sees only what depends on the clouds.
+    """
+    if ns.torch and getattr(v, "requires_grad", False):
+        return ns, v
+    return NUMPY, to_numpy(v)
 
 
 def scalar(v) -> float:

@@ -32,11 +32,12 @@ import numpy as np
 
 from . import directions as _dirs
 from ._validation import InputError, check_count, check_directions, check_p, check_pair, rng_from
-from ._xp import namespace
+from ._xp import constant_side, namespace
 from .slices import sliced_wpp
 
 __all__ = [
     "ESTIMATORS",
+    "VALUE_ONLY",
     "CombineOptions",
     "Estimator",
     "Moments",
@@ -44,6 +45,7 @@ __all__ = [
     "cv_combine",
     "get_estimator",
     "mc_combine",
+    "quadratic_control",
     "register",
     "registered",
     "sliced_wasserstein",
@@ -54,6 +56,10 @@ class Moments:
     """Gaussian fit of the two measures (weighted, ``1/n`` covariances), computed on first use.
 
     Works on numpy arrays and on torch tensors alike (the fit of tensors is differentiable).
+    Both control variates of Nguyen & Ho (ICLR 2024, Section 3) are quadratic forms in the
+    direction, ``C(theta) = theta' Q theta`` with ``Q_low = dm dm'`` and
+    ``Q_up = dm dm' + S_x + S_y``, whose mean under uniform directions is ``tr(Q) / d``
+    (:func:`quadratic_control`).
 
     mean_x, mean_y : (d,) float
     cov_x, cov_y : (d, d) float
@@ -62,12 +68,13 @@ class Moments:
     def __init__(self, x, y, a=None, b=None, *, fit_y=None):
         self._data = (x, y, a, b)
         if fit_y is not None:  # the target's (mean, covariance), when a loop holds it fixed
-            self.__dict__["_y"] = fit_y
+            self.__dict__["mean_y"], self.__dict__["cov_y"] = fit_y
 
     @classmethod
     def fit(cls, z, w=None):
         """``(mean (d,), covariance (d, d))`` of one measure: points ``z : (n, d)``, weights ``w`` or None."""
-        return cls._fit(z, w)
+        mean = cls._mean(z, w)
+        return mean, cls._cov(z, w, mean)
 
     @classmethod
     def of(cls, x, y, a=None, b=None) -> Moments:
@@ -75,28 +82,33 @@ class Moments:
         return cls(x, y, a, b)
 
     @staticmethod
-    def _fit(z, w):
+    def _mean(z, w):
+        return namespace(z).mean(z, 0) if w is None else w @ z
+
+    @staticmethod
+    def _cov(z, w, mean):
         ns = namespace(z)
-        if w is None:
-            mean = ns.mean(z, 0)
-            zc = z - mean
-            return mean, (ns.swap_last(zc) @ zc) / z.shape[0]
-        mean = w @ z
         zc = z - mean
-        return mean, ns.swap_last(zc * w[:, None]) @ zc
+        if w is None:
+            return (ns.swap_last(zc) @ zc) / z.shape[0]
+        return ns.swap_last(zc * w[:, None]) @ zc
+
+    # each on first use: the lower control variate needs the means only
+    @cached_property
+    def mean_x(self):
+        return self._mean(self._data[0], self._data[2])
 
     @cached_property
-    def _x(self):
-        return self._fit(self._data[0], self._data[2])
+    def cov_x(self):
+        return self._cov(self._data[0], self._data[2], self.mean_x)
 
     @cached_property
-    def _y(self):
-        return self._fit(self._data[1], self._data[3])
+    def mean_y(self):
+        return self._mean(self._data[1], self._data[3])
 
-    mean_x = property(lambda self: self._x[0])
-    cov_x = property(lambda self: self._x[1])
-    mean_y = property(lambda self: self._y[0])
-    cov_y = property(lambda self: self._y[1])
+    @cached_property
+    def cov_y(self):
+        return self._cov(self._data[1], self._data[3], self.mean_y)
 
     @property
     def dim(self) -> int:
@@ -106,15 +118,39 @@ class Moments:
     def dm(self):
         return self.mean_x - self.mean_y
 
+    @cached_property
+    def cov_sum(self):
+        """``S_x + S_y``: (d, d)."""
+        return self.cov_x + self.cov_y
+
+    def control_low(self, theta):
+        """Lower control variate ``C_low = (theta' dm)^2`` at (..., L, d) directions, and ``E C_low = |dm|^2 / d``.
+
+        Returns ``(c (..., L), mean_c ())`` (Nguyen & Ho 2024, Prop. 3).
+        """
+        ns = namespace(theta, self.dm)
+        tns, th = constant_side(ns, theta)
+        if tns is not ns:
+            th = ns.asarray(th, like=self.dm)
+        return (th @ self.dm) ** 2, (self.dm @ self.dm) / self.dim
+
+    def control_up(self, theta):
+        """Upper control variate ``C_up = (theta' dm)^2 + theta' (S_x + S_y) theta`` and its mean.
+
+        ``E C_up = (|dm|^2 + tr S_x + tr S_y) / d``. Returns ``(c (..., L), mean_c ())`` (Nguyen & Ho
+        2024, Prop. 4).
+        """
+        c_low, mean_low = self.control_low(theta)
+        c_s, mean_s = quadratic_control(theta, self.cov_sum)
+        return c_low + c_s, mean_low + mean_s
+
     def c_low(self, theta):
         """Lower control variate ``(theta' dm)^2``: (..., L, d) -> (..., L)."""
-        return (theta @ self.dm) ** 2
+        return self.control_low(theta)[0]
 
     def c_up(self, theta):
         """Upper control variate ``(theta' dm)^2 + theta' (S_x + S_y) theta``: (..., L, d) -> (..., L)."""
-        ns = namespace(theta, self.dm)
-        s = self.cov_x + self.cov_y
-        return self.c_low(theta) + ns.sum((theta @ s) * theta, -1)
+        return self.control_up(theta)[0]
 
     def mean_c_low(self):
         """``E C_low = |dm|^2 / d`` under uniform directions (Nguyen & Ho 2024, Prop. 3)."""
@@ -122,9 +158,28 @@ class Moments:
 
     def mean_c_up(self):
         """``E C_up = (|dm|^2 + tr S_x + tr S_y) / d`` under uniform directions (Prop. 4)."""
-        ns = namespace(self.dm)
-        tr = ns.sum(ns.sum((self.cov_x + self.cov_y) * ns.eye(self.dim, like=self.dm), -1), -1)
-        return (self.dm @ self.dm + tr) / self.dim
+        return self.control_up(np.eye(self.dim))[1]
+
+
+def quadratic_control(theta, Q):
+    """A quadratic control variate ``C(theta) = theta' Q theta`` at a batch of directions, and its mean.
+
+    Under uniform directions ``E[theta theta'] = I / d``, so ``E C = tr(Q) / d``. The features
+    ``vec(theta_l theta_l')`` and ``vec(I) / d`` depend on the directions alone: they are formed in
+    numpy unless the directions carry a gradient, so on tensors autograd sees two products with
+    ``vec(Q)``.
+
+    theta : (..., L, d) float; Q : (d, d) float, symmetric. Returns ``(c (..., L), mean_c ())``.
+    """
+    ns = namespace(theta, Q)
+    d = Q.shape[-1]
+    tns, th = constant_side(ns, theta)
+    feats = (th[..., :, None] * th[..., None, :]).reshape(*th.shape[:-1], d * d)  # (..., L, d^2)
+    mean_feats = tns.eye(d, like=th).reshape(d * d) / d  # E vec(theta theta')
+    if tns is not ns:
+        feats, mean_feats = ns.asarray(feats, like=Q), ns.asarray(mean_feats, like=Q)
+    q = Q.reshape(d * d)
+    return feats @ q, mean_feats @ q
 
 
 @dataclass(frozen=True)
@@ -138,17 +193,26 @@ class CombineOptions:
         Carlo as the control variate loses its spread (the means meet in a flow), where the
         raw coefficient's gradient grows like ``1/|dm|``. Read only by estimators declared
         ``control_variate=True``.
+    stderr : bool
+        Whether ``combine`` computes the standard error. A loss or a study that reads only the
+        value passes False: the combine then returns ``(value, None)`` and spares the
+        operations (on tensors, a dozen small ones per step).
     """
 
     cv_ridge: float = 0.0
+    stderr: bool = True
 
     def __post_init__(self):
         r = self.cv_ridge
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and r >= 0):
             raise InputError(f"cv_ridge must be a finite number >= 0; got {r!r}")
+        if not isinstance(self.stderr, bool):
+            raise InputError(f"stderr must be True or False; got {self.stderr!r}")
 
 
 DEFAULT_OPTIONS = CombineOptions()
+#: The options of a loss or a study that reads only the value (no standard error).
+VALUE_ONLY = CombineOptions(stderr=False)
 
 Combine = Callable[..., tuple]
 Sampler = Callable[[int, int, np.random.Generator], np.ndarray]
@@ -257,13 +321,15 @@ def mc_combine(w, theta=None, moments=None, options=DEFAULT_OPTIONS):
     ns = namespace(w)
     L = w.shape[-1]
     value = ns.mean(w, -1)
+    if not options.stderr:
+        return value, None
     if L < 2:
         return value, value * math.nan
     wc = w - value[..., None]
     return value, ns.sqrt(ns.sum(wc * wc, -1) / ((L - 1) * L))
 
 
-def cv_combine(w, c, mean_c, ridge: float = 0.0):
+def cv_combine(w, c, mean_c, ridge: float = 0.0, stderr: bool = True):
     """Control-variate estimate from per-slice values ``w`` and control values ``c``, batched.
 
     Nguyen & Ho, ICLR 2024, eq. (9)-(10): ``D_l = C_l - E C``, estimate ``mean W - gamma mean D``.
@@ -276,25 +342,28 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0):
     or both clouds are centred for the lower CV) the estimate is plain Monte Carlo: never NaN,
     and on tensors the gradient is then Monte Carlo's, never NaN either.
 
-    w, c : (..., L) float; mean_c : (...,) float or scalar. Returns ``(value, stderr)``, (...,).
+    w, c : (..., L) float; mean_c : (...,) float or scalar; stderr : also compute the standard
+    error (else None). Returns ``(value, stderr)``, (...,).
     """
     ns = namespace(w, c, mean_c)
     L = w.shape[-1]
     if L < 2:
-        return mc_combine(w)
+        return mc_combine(w, options=DEFAULT_OPTIONS if stderr else VALUE_ONLY)
     # centring C centres D = C - E C alike: one pass of centred moments, few array operations
     w_bar = ns.mean(w, -1)
     c_bar = ns.mean(c, -1)
     wc = w - w_bar[..., None]
     dc = c - c_bar[..., None]
     var_d = ns.mean(dc * dc, -1)
-    d_bar = c_bar - mean_c
-    scale = ns.abs(w_bar) + ns.abs(mean_c)
-    ok = ns.isfinite(var_d) & (var_d > (1e-9 * scale) ** 2)
+    # the fallback's test reads values only: no autograd nodes on tensors
+    v, s = ns.detach(var_d), ns.abs(ns.detach(w_bar)) + ns.abs(ns.detach(mean_c))
+    ok = ns.isfinite(v) & (v > (1e-9 * s) ** 2)
     den = var_d + ridge * ns.mean(wc * wc, -1) if ridge else var_d
     # a safe denominator where the fallback applies, so that neither value nor gradient is NaN
     gamma = ns.where(ok, ns.mean(wc * dc, -1) / ns.where(ok, den, 1.0), 0.0)
-    value = w_bar - gamma * d_bar
+    value = w_bar - gamma * (c_bar - mean_c)
+    if not stderr:
+        return value, None
     # residual spread about the fit, one more degree of freedom used by gamma
     resid = wc - gamma[..., None] * dc
     dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1))
@@ -302,11 +371,11 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0):
 
 
 def _lcv(w, theta, moments, options=DEFAULT_OPTIONS):
-    return cv_combine(w, moments.c_low(theta), moments.mean_c_low(), options.cv_ridge)
+    return cv_combine(w, *moments.control_low(theta), options.cv_ridge, options.stderr)
 
 
 def _ucv(w, theta, moments, options=DEFAULT_OPTIONS):
-    return cv_combine(w, moments.c_up(theta), moments.mean_c_up(), options.cv_ridge)
+    return cv_combine(w, *moments.control_up(theta), options.cv_ridge, options.stderr)
 
 
 #: Name of the pool of i.i.d. uniform directions (MC, the control variates, SHCV).

@@ -314,8 +314,8 @@ def _rqmc_gaussian(L: int, d: int, rng: np.random.Generator) -> np.ndarray:
 def _qmc_cv(control: str):
     def combine(w, theta, moments, options):
         if control == "up":
-            return cv_combine(w, moments.c_up(theta), moments.mean_c_up(), options.cv_ridge)
-        return cv_combine(w, moments.c_low(theta), moments.mean_c_low(), options.cv_ridge)
+            return cv_combine(w, *moments.control_up(theta), options.cv_ridge, options.stderr)
+        return cv_combine(w, *moments.control_low(theta), options.cv_ridge, options.stderr)
 
     return combine
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import directions as _dirs
 from ._validation import InputError
-from ._xp import namespace
+from ._xp import constant_side, namespace
 from .estimators import UNIFORM_POOL, Estimator, register
 
 __all__ = [
@@ -142,6 +142,7 @@ def harmonics(theta, degree: int):
     for _ in range(2, degree + 1):
         powers.append(powers[-1] * theta)
     powers = ns.stack(powers, -1)  # (..., L, d, degree + 1)
+    expo = ns.asindex(expo, like=theta)
     mono = powers[..., 0, :][..., expo[:, 0]]
     for i in range(1, theta.shape[-1]):
         mono = mono * powers[..., i, :][..., expo[:, i]]
@@ -155,15 +156,18 @@ def _degenerate(L: int, K: int, degree: int) -> InputError:
     )
 
 
-def shcv_combine(w, theta, degree: int):
+def shcv_combine(w, theta, degree: int, stderr: bool = True):
     """SHCV estimate: intercept of the least-squares fit of ``w`` on the harmonics, batched.
 
     .. math::
         \\hat\\beta = (X^\\top X)^{-1} X^\\top W, \\qquad X = [\\mathbf 1, \\varphi_1(\\theta_l), \\dots,
-        \\varphi_K(\\theta_l)], \\qquad \\widehat{SW}_p^p = \\hat\\beta_0
+        \\varphi_K(\\theta_l)], \\qquad \\widehat{SW}_p^p = \\hat\\beta_0 = \\sum_l a_l W(\\theta_l),
+        \\quad a = X (X^\\top X)^{-1} e_0
 
-    (Leluc et al., ICML 2024, eq. 8). Written once for numpy and torch: on tensors autograd
-    differentiates the intercept through the regression.
+    (Leluc et al., ICML 2024, eq. 8). The intercept is a weighted sum of the slices with weights
+    ``a`` that depend on the directions only; they are computed in numpy unless the directions
+    carry a gradient, so on tensors autograd sees one weighted sum (and, when the directions
+    require grad, differentiates through the regression as well).
 
     Parameters
     ----------
@@ -173,10 +177,12 @@ def shcv_combine(w, theta, degree: int):
         The directions, uniform on the sphere (or a randomised QMC set).
     degree : int
         Highest even degree of the harmonics.
+    stderr : bool
+        Also compute the ordinary least-squares standard error of the intercept (else None).
 
     Returns
     -------
-    (value, stderr), (...,) each: the intercept and its ordinary least-squares standard error.
+    (value, stderr), (...,) each: the intercept and its standard error.
     """
     degree = _check_degree(degree)
     ns = namespace(w, theta)
@@ -188,18 +194,25 @@ def shcv_combine(w, theta, degree: int):
             f"SHCV of degree <= {degree} in d = {d} regresses on {K} spherical harmonics; it needs "
             f"L >= {need} directions (more than harmonics + intercept); got L = {L}"
         )
-    H = harmonics(theta, degree)  # (..., L, K)
-    X = ns.concat([ns.ones((*H.shape[:-1], 1), like=H), H], -1)  # (..., L, K + 1)
-    Xt = ns.swap_last(X)
-    gram = Xt @ X  # (..., K + 1, K + 1), close to L I for orthonormal harmonics and large L
-    eig = np.atleast_2d(np.linalg.eigvalsh(np.asarray(ns.to_numpy(gram))))
+    # the regression's algebra depends on the directions alone: numpy, unless they carry a gradient
+    tns, th = constant_side(ns, theta)
+    H = harmonics(th, degree)  # (..., L, K)
+    X = tns.concat([tns.ones((*H.shape[:-1], 1), like=H), H], -1)  # (..., L, K + 1)
+    gram = tns.swap_last(X) @ X  # (..., K + 1, K + 1), close to L I for orthonormal harmonics and large L
+    eig = np.atleast_2d(np.linalg.eigvalsh(np.asarray(tns.to_numpy(gram))))
     if np.any(eig[:, 0] <= 1e-12 * eig[:, -1]):
         raise _degenerate(L, K, degree)
-    coef = ns.solve(gram, Xt @ w[..., None])  # (..., K + 1, 1)
+    ginv = tns.inv(gram)
+    a = (X @ ginv[..., :, :1])[..., 0]  # (..., L): the intercept's weights on the slices
+    if tns is not ns:
+        a, X, ginv = (ns.asarray(v, like=w) for v in (a, X, ginv))
+    value = ns.sum(a * w, -1)
+    if not stderr:
+        return value, None
+    coef = ginv @ (ns.swap_last(X) @ w[..., None])  # (..., K + 1, 1)
     resid = w - (X @ coef)[..., 0]
     sigma2 = ns.sum(resid * resid, -1) / (L - K - 1)
-    inv00 = ns.inv(gram)[..., 0, 0]
-    return coef[..., 0, 0], ns.sqrt(ns.maximum(sigma2 * inv00, 0.0 * sigma2))
+    return value, ns.sqrt(ns.maximum(sigma2 * ginv[..., 0, 0], 0.0 * sigma2))
 
 
 def shcv_estimator_combine(degree: int):
@@ -207,7 +220,7 @@ def shcv_estimator_combine(degree: int):
     degree = _check_degree(degree)
 
     def combine(w, theta, moments=None, options=None):
-        return shcv_combine(w, theta, degree)
+        return shcv_combine(w, theta, degree, stderr=True if options is None else options.stderr)
 
     return combine
 

@@ -44,6 +44,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._malloc import tune as _tune_malloc
 from ._xp import NUMPY, namespace
 
 __all__ = ["merged_cells", "project", "slice_costs", "sliced_wpp"]
@@ -169,17 +170,23 @@ def _chunk(ns, xp, yp, a, b, p, cells, want_x, want_y):
     else:
         widths = ix = iy = None
     if ix is None:  # equal sizes, uniform: rank-by-rank matching
-        if want_x:  # in the particles' order: the sorted y value facing each particle
-            r = xp - ns.unsort(ys, ox)
+        # r, computed in place in buffers this chunk owns, is sign * (x atom - the y atom it faces)
+        if want_x:  # in the particles' order: the sorted y value facing each particle, minus it
+            r, sign = ns.unsort(ys, ox), -1.0
+            r -= xp
         else:
-            r = xs - ys
+            r, sign = xs, 1.0
+            r -= ys
         if p == 2.0:
             values = ns.rowdot(r, r) / n
-            slope = r * (2.0 / n) if (want_x or want_y) else None
+            slope = None
+            if want_x or want_y:
+                r *= sign * 2.0 / n
+                slope = r
         else:
             cost, slope = _cost_and_slope(r, p, ns)
             values = ns.mean(cost, -1)
-            slope = slope / n
+            slope *= sign / n
         gx = slope if want_x else None
         if want_y:
             gy = -ns.unsort(ns.take(slope, ox) if want_x else slope, oy)
@@ -242,6 +249,8 @@ def slice_costs(
     gy : (L, m) float or None
     """
     ns = namespace(x, y, directions)
+    if not ns.torch:
+        _tune_malloc()  # reuse freed projection buffers instead of page-faulting new ones (swviz._malloc)
     n, m = x.shape[0], y.shape[0]
     L = directions.shape[0]
     weighted = a is not None or b is not None

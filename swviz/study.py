@@ -31,7 +31,7 @@ import pandas as pd
 
 from ._validation import InputError, check_count, check_p, check_pair
 from .distances import _couplings
-from .estimators import DEFAULT_OPTIONS, Estimator, Moments, get_estimator
+from .estimators import DEFAULT_OPTIONS, VALUE_ONLY, Estimator, Moments, get_estimator
 from .reference import Reference, reference_sw
 from .slices import sliced_wpp
 
@@ -106,7 +106,7 @@ def _combine_all(est: Estimator, values: np.ndarray, theta: np.ndarray, moments)
     """``est.combine`` over the repeats (rows), in batches that keep memory bounded: (R,) estimates."""
     R, L = values.shape
     step = max(1, _COMBINE_VALUES // L)
-    out = [np.atleast_1d(np.asarray(est.combine(values[s:s + step], theta[s:s + step], moments, DEFAULT_OPTIONS)[0],
+    out = [np.atleast_1d(np.asarray(est.combine(values[s:s + step], theta[s:s + step], moments, VALUE_ONLY)[0],
                                     dtype=float)) for s in range(0, R, step)]
     return np.concatenate(out)
 

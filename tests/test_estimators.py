@@ -185,3 +185,36 @@ def test_result_fields_are_consistent(shifted_pair):
 def test_registry_lists_the_core_estimators():
     for name in CORE:
         assert name in swviz.ESTIMATORS and isinstance(swviz.ESTIMATORS[name], str)
+
+
+@pytest.mark.parametrize("est", [e for e in swviz.estimators.registered() if e.dims is None or 3 in e.dims],
+                         ids=lambda e: e.name)
+def test_value_only_options_give_the_same_value_and_no_stderr(shifted_pair, est):
+    """CombineOptions(stderr=False), what losses and studies pass, changes nothing but the missing error."""
+    from swviz.estimators import DEFAULT_OPTIONS, VALUE_ONLY
+
+    x, y, _ = shifted_pair
+    L = max(64, est.min_projections(3))
+    theta = np.stack([est.directions(L, 3, np.random.default_rng(s)) for s in range(3)])  # (3, L, 3)
+    w = np.stack([swviz.slices.sliced_wpp(x, y, t) for t in theta])
+    m = Moments(x, y)
+    full, se = est.combine(w, theta, m, DEFAULT_OPTIONS)
+    value, none = est.combine(w, theta, m, VALUE_ONLY)
+    assert none is None or est.name == "shcv-auto"  # the adaptive degree needs the errors to choose
+    np.testing.assert_allclose(value, full, rtol=1e-13, atol=1e-15)
+    assert se.shape == (3,)
+
+
+def test_quadratic_control_variates_are_the_papers_formulas(rng):
+    """C_low = (theta'dm)^2, C_up = C_low + theta'(S_x + S_y)theta and their means, written out."""
+    x, y = rng.normal(size=(40, 3)) * [1.0, 2.0, 0.5], rng.normal(size=(30, 3)) + [1.0, -2.0, 0.5]
+    theta = uniform(25, 3, rng)
+    m = Moments(x, y)
+    dm = x.mean(0) - y.mean(0)
+    S = np.cov(x.T, bias=True) + np.cov(y.T, bias=True)
+    c_low, mean_low = m.control_low(theta)
+    c_up, mean_up = m.control_up(theta)
+    np.testing.assert_allclose(c_low, (theta @ dm) ** 2, rtol=1e-13)
+    np.testing.assert_allclose(c_up, (theta @ dm) ** 2 + np.einsum("li,ij,lj->l", theta, S, theta), rtol=1e-13)
+    assert mean_low == pytest.approx(dm @ dm / 3, rel=1e-14)
+    assert mean_up == pytest.approx((dm @ dm + np.trace(S)) / 3, rel=1e-14)

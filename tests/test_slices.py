@@ -107,3 +107,38 @@ def test_large_L_times_n_runs_in_bounded_chunks(rng):
     for l in (0, 4567, 9999):
         xs, ys = np.sort(x @ theta[l]), np.sort(y @ theta[l])
         assert w[l] == pytest.approx(np.mean((xs - ys) ** 2), rel=1e-12)
+
+
+def test_flat_row_gathers_and_scatters_equal_numpys_along_axis(rng):
+    """The engine's row-wise take and unsort (one flat index) equal take_along_axis / put_along_axis."""
+    from swviz._xp import NUMPY
+
+    for rows, cols, k in ((100, 1024, 1024), (7, 50, 80), (1, 5, 5)):
+        v = rng.normal(size=(rows, cols))
+        idx = rng.integers(0, cols, size=(rows, k))
+        np.testing.assert_array_equal(NUMPY.take(v, idx), np.take_along_axis(v, idx, -1))
+        perm = np.argsort(rng.normal(size=(rows, cols)), -1)
+        ref = np.empty_like(v)
+        np.put_along_axis(ref, perm, v, -1)
+        np.testing.assert_array_equal(NUMPY.unsort(v, perm), ref)
+
+
+def test_the_allocator_is_tuned_once_and_the_users_settings_stand():
+    """swviz._malloc raises glibc's thresholds on the engine's first call, unless the user set them."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, swviz._malloc as m; from swviz.slices import sliced_wpp; "
+            "before = m._DONE; sliced_wpp(np.zeros((3, 2)), np.ones((3, 2)), np.eye(2)); print(before, m._DONE)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "SWVIZ_MALLOC"))}
+    glibc = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None
+
+    def run(**extra):
+        out = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                             check=True)
+        return out.stdout.split()
+
+    assert run() == ["False", "True" if glibc else "None"]
+    assert run(MALLOC_TRIM_THRESHOLD_="131072") == ["False", "None"]
+    assert run(SWVIZ_MALLOC_TUNE="0") == ["False", "None"]

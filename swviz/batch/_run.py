@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import InputError
-from ..estimators import DEFAULT_OPTIONS, Moments, get_estimator
+from ..estimators import VALUE_ONLY, Moments, get_estimator
 from ..reference import reference_sw
 from ..shapes import SHAPES, library_pair, load_shape, make_pair
 from ..slices import sliced_wpp
@@ -173,7 +173,7 @@ def run_task(task: Task, data, cfg: StudyConfig) -> dict:
             rng = repeat_rng(cfg.seed, src, tgt, est.pool, task.L, r)
             theta = np.asarray(est.directions(task.L, x.shape[1], rng))
             w = _slices(x, y, theta, a, b, cfg.p)
-            value = est.combine(w[None], theta[None], moments, DEFAULT_OPTIONS)[0]
+            value = est.combine(w[None], theta[None], moments, VALUE_ONLY)[0]
             values.append(float(np.asarray(value).reshape(-1)[0]))
             seconds.append(time.perf_counter() - t0)
         return {"values": values, "seconds": seconds}

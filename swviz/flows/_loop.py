@@ -220,7 +220,8 @@ def _check_estimator(estimator, n_projections, d) -> tuple[Estimator, int]:
 
 
 def _check_ridge(cv_ridge) -> CombineOptions:
-    return CombineOptions(cv_ridge if not isinstance(cv_ridge, np.floating) else float(cv_ridge))
+    # a flow reads the value only: no standard error
+    return CombineOptions(cv_ridge if not isinstance(cv_ridge, np.floating) else float(cv_ridge), stderr=False)
 
 
 # --------------------------------------------------------------------------- one step
