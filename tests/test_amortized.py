@@ -1,6 +1,7 @@
 """Amortized slicing: invariances of the direction models, metricity, reparameterised vMF,
 training that helps on unseen shapes, the autoencoder, and the weights files."""
 
+import copy
 import io
 import json
 import math
@@ -76,12 +77,29 @@ def test_directions_are_unit_invariant_to_permutations_and_to_swapping(pair, whi
     assert min(np.abs(swapped - theta).max(), np.abs(swapped + theta).max()) < 1e-12
 
 
-def test_the_direction_ignores_a_common_translation_and_scaling(pair):
+@pytest.mark.parametrize("precision, tol", [("float64", 1e-9), ("float32", 1e-5)])
+def test_the_direction_ignores_a_common_translation_and_scaling(pair, precision, tol):
     model = load_default()
     x, y = pair
-    theta = model.direction(x, y)
-    moved = model.direction(3.0 * x + [1.0, -2.0, 5.0], 3.0 * y + [1.0, -2.0, 5.0])
-    assert min(np.abs(moved - theta).max(), np.abs(moved + theta).max()) < 1e-9
+    theta = model.direction(x, y, precision=precision)
+    moved = model.direction(3.0 * x + [1.0, -2.0, 5.0], 3.0 * y + [1.0, -2.0, 5.0], precision=precision)
+    assert min(np.abs(moved - theta).max(), np.abs(moved + theta).max()) < tol
+
+
+def test_the_float32_prediction_is_the_float64_one_to_its_precision(pair):
+    """The default float32 copy predicts the float64 model's direction; a retrained model gets a fresh copy."""
+    model = copy.deepcopy(load_default())  # its own: the parameters are changed below
+    x, y = pair
+    d64 = model.direction(x, y, precision="float64")
+    assert np.abs(model.direction(x, y) - d64).max() < 1e-5
+    copy32 = model.on(None, torch.float32)
+    assert copy32.w0.dtype == torch.float32 and model.on(None, torch.float32) is copy32  # kept, not rebuilt
+    with torch.no_grad():
+        model.w0.mul_(-1.0)  # a new parameter version (the sign-free direction stays): the copy is remade
+    assert model.on(None, torch.float32) is not copy32
+    assert np.abs(np.abs(model.direction(x, y) @ d64) - 1) < 1e-9
+    with pytest.raises(swviz.InputError, match="precision must be one of"):
+        model.direction(x, y, precision="half")
 
 
 def test_the_linear_baseline_is_declared_order_dependent_and_fixed_size(pair):

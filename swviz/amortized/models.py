@@ -42,10 +42,13 @@ from torch import nn
 
 from .._validation import InputError, check_pair
 
-__all__ = ["KINDS", "MIN_POINTS", "AttentionDirection", "DirectionModel", "LinearDirection", "build_model"]
+__all__ = ["KINDS", "MIN_POINTS", "PRECISIONS", "AttentionDirection", "DirectionModel", "LinearDirection", "build_model"]
 
 #: Fewest points per cloud a model accepts (a direction from fewer is noise).
 MIN_POINTS = 4
+
+#: The arithmetic :meth:`DirectionModel.direction` can predict in.
+PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
 #: Model kinds: name -> description.
 KINDS = {
@@ -104,7 +107,7 @@ class DirectionModel(nn.Module):
                                  f"{MIN_POINTS} per cloud")
         return x, y
 
-    def direction(self, x, y, *, device=None) -> np.ndarray:
+    def direction(self, x, y, *, device=None, precision: str = "float32") -> np.ndarray:
         """The predicted direction for one pair.
 
         Parameters
@@ -114,40 +117,50 @@ class DirectionModel(nn.Module):
         device : None, "cpu", "cuda", "cuda:k" or a torch.device
             Where the network runs; None: where its parameters are. On another device a copy of
             the model is made once and kept (the model itself is not moved).
+        precision : {"float32", "float64"}
+            The arithmetic of the prediction. float32 (a kept copy of the model) is 3 to 4x faster
+            on a CPU and gives the float64 direction to about 1e-6; training and the gradients of
+            :func:`amortized_objective` stay in float64.
 
         Returns
         -------
-        (d,) float unit vector.
+        (d,) float unit vector (float64).
         """
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         x, y = self.check_pair(x, y)
-        net = self.on(device)
-        dev = next(net.parameters()).device
-        with torch.no_grad():
-            theta = net(torch.from_numpy(x).to(dev)[None], torch.from_numpy(y).to(dev)[None])[0]
-        return theta.cpu().numpy().copy()
+        net = self.on(device, PRECISIONS[precision])
+        dev, dtype = next(net.parameters()).device, PRECISIONS[precision]
+        with torch.inference_mode():
+            theta = net(torch.from_numpy(x).to(dev, dtype)[None], torch.from_numpy(y).to(dev, dtype)[None])[0]
+        theta = theta.cpu().double().numpy()
+        return theta / np.linalg.norm(theta)  # unit in float64 too
 
-    def on(self, device=None) -> DirectionModel:
-        """This model on ``device`` (itself when it is there already or ``device`` is None).
+    def on(self, device=None, dtype=None) -> DirectionModel:
+        """This model on ``device`` in ``dtype`` (itself when it is so already, or both are None).
 
-        A copy is made for another device and kept, keyed by the device and the parameters'
-        versions, so training this model afterwards makes a fresh copy on next use.
+        A copy is made for another device or dtype and kept, keyed by the device, the dtype and the
+        parameters' versions, so training this model afterwards makes a fresh copy on next use.
         """
-        if device is None:
-            return self
-        from ..autodiff import check_device
+        first = next(self.parameters())
+        dev = first.device if device is None else None
+        if dev is None:
+            from ..autodiff import check_device
 
-        dev = check_device(device)
-        if next(self.parameters()).device == dev:
+            dev = check_device(device)
+        dtype = first.dtype if dtype is None else dtype
+        if first.device == dev and first.dtype == dtype:
             return self
-        key = (str(dev), tuple((id(t), t._version) for t in self.parameters()))
-        copies = self.__dict__.setdefault("_device_copies", {})  # in __dict__: not a submodule
-        if copies.get(str(dev), (None,))[0] != key:
+        name = f"{dev}/{dtype}"
+        key = (name, tuple((id(t), t._version) for t in self.parameters()))
+        copies = self.__dict__.setdefault("_copies", {})  # in __dict__: not a submodule
+        if copies.get(name, (None,))[0] != key:
             import copy
 
-            clone = copy.deepcopy(self, {id(copies): {}}).to(dev)
-            clone.__dict__.pop("_device_copies", None)
-            copies[str(dev)] = (key, clone)
-        return copies[str(dev)][1]
+            clone = copy.deepcopy(self, {id(copies): {}}).to(dev, dtype)
+            clone.__dict__.pop("_copies", None)
+            copies[name] = (key, clone)
+        return copies[name][1]
 
 
 class _Attention(nn.Module):
