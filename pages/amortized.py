@@ -27,17 +27,17 @@ def _model():
     return amortized.load_default()
 
 
-@st.cache_data(show_spinner="Predicting and ascending…", max_entries=16)
+@st.cache_data(show_spinner="Predicting and ascending…", max_entries=16, hash_funcs=ui.ARRAY_HASH)
 def _compare(x, y, a, b, kappa, L, p, seed):
     return amortized.compare_with_ascent(x, y, a, b, model=_model(), kappa=kappa, n_projections=L, p=p, seed=seed)
 
 
-@st.cache_data(show_spinner="Slicing the whole sphere…", max_entries=16)
+@st.cache_data(show_spinner="Slicing the whole sphere…", max_entries=16, hash_funcs=ui.ARRAY_HASH)
 def _sphere(x, y, a, b, p, n_lat):
     return sphere_map(x, y, a, b, p=p, n_lattice=2048 if x.shape[1] == 3 else 1024, n_latitude=n_lat)
 
 
-@st.cache_data(show_spinner="Explaining the slice…", max_entries=64)
+@st.cache_data(show_spinner="Explaining the slice…", max_entries=64, hash_funcs=ui.ARRAY_HASH)
 def _slice(x, y, a, b, theta, p):
     return swviz.explain_slice(x, y, a, b, theta, p)
 
