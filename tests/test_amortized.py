@@ -35,7 +35,7 @@ from swviz.amortized import (
 )
 from swviz.amortized.autoencoder import chamfer, exact_w2, train_autoencoder
 
-SMALL = {"width": 16, "layers": 1, "channels": 2, "power_steps": 6}
+SMALL = {"width": 16, "layers": 1, "channels": 2, "squarings": 3}
 
 
 @pytest.fixture(autouse=True)
@@ -264,9 +264,16 @@ def test_the_default_recipe_is_deterministic_and_recorded_in_the_shipped_file():
 @pytest.mark.slow
 def test_the_shipped_default_weights_reproduce_from_the_recipe():
     res = train_default()  # on one thread (the fixture), as the script runs
-    shipped = load_default().state_dict()
+    shipped = load_default()
+    # Not the same bits across machines: BLAS picks its kernels by CPU, and 300 Adam steps carry the
+    # last-digit differences to about 1e-6 relative (measured between an AMD EPYC and the machine the
+    # weights were made on). A changed recipe, seed or model moves the weights by 1e-2 or more.
     for k, v in res.model.state_dict().items():
-        assert torch.allclose(v, shipped[k], rtol=1e-9, atol=1e-12), k
+        assert torch.allclose(v, shipped.state_dict()[k], rtol=1e-3, atol=1e-5), k
+    sampler = PairSampler(HELD_OUT_SHAPES, pool=1024, seed=5)
+    for x, y in (sampler.pair(512) for _ in range(3)):  # and the two predict the same directions
+        u, v = res.model.direction(x, y, precision="float64"), shipped.direction(x, y, precision="float64")
+        assert abs(abs(float(u @ v)) - 1.0) < 1e-8
 
 
 def test_the_autoencoder_validation_loss_falls_under_sliced_and_amortized_losses():
