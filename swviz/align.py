@@ -41,11 +41,11 @@ Wasserstein barycenters of measures", JMIV 2015.
 from __future__ import annotations
 
 import itertools
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._threads import torch_threads
 from ._validation import InputError, check_count, check_p, check_pair, rng_from
 from .directions import fibonacci_sphere, half_circle, uniform
 
@@ -354,7 +354,7 @@ def align_rigid(
         x_opt, y_opt, a_opt, b_opt, _directions(RANK_DIRECTIONS, d, rng), p, k)
     start_sw = np.array([coarse.value(r) for r in starts])
     best = []
-    with _one_torch_thread():
+    with torch_threads(1):  # small tensors: threading them costs more than it saves (swviz._threads)
         for i in np.argsort(start_sw, kind="stable")[:n_refine]:
             base = starts[i]
             res = minimize(obj.value_and_grad, np.zeros(3 if k == 3 else 1), args=(base,), jac=True,
@@ -390,23 +390,6 @@ def _sliced_cost(x, y, a, b, theta, p, rotation, chunk_values: int = 2_000_000) 
         r = np.take_along_axis(px, I, 1) - np.take_along_axis(py, J, 1)
         total += float(np.sum(W * np.abs(r) ** p))
     return total / len(theta)
-
-
-@contextmanager
-def _one_torch_thread():
-    """Run torch single-threaded for these small tensors, then restore its setting.
-
-    Each evaluation holds about L * n values; torch splits such ops over its threads, which
-    costs more than it saves (20x slower on a busy 2-core machine, measured).
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _exp_rotation(omega: np.ndarray, k: int) -> np.ndarray:

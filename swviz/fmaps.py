@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from ._threads import check_threads, torch_threads
 from ._validation import InputError, check_count
 
 __all__ = ["fmap_energy", "fmap_from_pointmap", "fmap_least_squares", "knn_support", "nearest_rows",
@@ -169,7 +170,7 @@ def sw_alignment_loss(C, emb_x, emb_y, mass_x, mass_y, *, n_projections=64, seed
 
 def sw_align(C0: np.ndarray, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, mass_y, *, alpha=1e-3,
              beta=1.0, gamma=1.0, n_projections=64, n_steps=150, lr=0.02, seed=0, loss="sw",
-             sinkhorn_epsilon=0.05, sinkhorn_iter=200, tol=0.0, window=10) -> tuple[np.ndarray, dict]:
+             sinkhorn_epsilon=0.05, sinkhorn_iter=200, tol=0.0, window=10, threads=1) -> tuple[np.ndarray, dict]:
     """Minimise the functional-map energies plus an OT alignment of the spectral embeddings over ``C``.
 
     .. math::
@@ -191,12 +192,14 @@ def sw_align(C0: np.ndarray, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, m
     last ``window`` steps has dropped by less than ``tol`` (relative) below the mean of the
     ``window`` steps before (the SW term is a Monte Carlo estimate, so single steps are noisy).
 
+    ``threads``: torch intra-op threads while the loop runs (restored after; None leaves torch's
+    setting). One by default: the products are small, and 100 steps at n = 3,000, k = 30 took
+    11.4 s with 2 threads against 2.7 s with one on 2 idle cores (:mod:`swviz._threads`).
+
     Returns ``(C, info)`` with ``info["history"]`` the energy per step, ``info["steps"]`` the
     steps taken, ``info["seconds"]`` and, for ``loss="sinkhorn"``, ``info["sinkhorn"]`` the
     ``(iterations, dtype)`` of each step's Sinkhorn.
     """
-    import torch
-
     if loss not in ("sw", "sinkhorn"):
         raise InputError(f"loss must be 'sw' or 'sinkhorn'; got {loss!r}")
     n_steps = check_count(n_steps, "n_steps")
@@ -204,6 +207,18 @@ def sw_align(C0: np.ndarray, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, m
     tol = float(tol)
     if not (np.isfinite(tol) and tol >= 0):
         raise InputError(f"tol must be a finite number >= 0; got {tol}")
+    threads = check_threads(threads)
+    with torch_threads(threads):
+        return _sw_align(C0, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, mass_y, alpha=alpha, beta=beta,
+                         gamma=gamma, n_projections=n_projections, n_steps=n_steps, lr=lr, seed=seed, loss=loss,
+                         sinkhorn_epsilon=sinkhorn_epsilon, sinkhorn_iter=sinkhorn_iter, tol=tol, window=window)
+
+
+def _sw_align(C0, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, mass_y, *, alpha, beta, gamma, n_projections,
+              n_steps, lr, seed, loss, sinkhorn_epsilon, sinkhorn_iter, tol, window):
+    """The Adam loop of :func:`sw_align`, on checked settings."""
+    import torch
+
     ky, kx = C0.shape
     t = {name: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64) for name, a in (
         ("Ax", A_x), ("Ay", A_y), ("ex", phi_x[:, :kx]), ("ey", phi_y[:, :ky]), ("mx", mass_x), ("my", mass_y))}

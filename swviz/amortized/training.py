@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .._threads import check_threads, torch_threads
 from .._validation import InputError, check_count, rng_from
 from ..shapes.deform import DEFORMATIONS, deform
 from ..shapes.library import SHAPES, shape_names
@@ -150,7 +151,7 @@ Progress = Callable[[int, int, float], None]
 def train_direction_model(model: DirectionModel | dict | None = None, *, steps: int = 300, batch: int = 8,
                           n_points: tuple[int, int] = (128, 384), objective: str = "v-dsw", kappa: float = 10.0,
                           n_projections: int = 32, p: float = 2.0, lr: float = 3e-3, shapes=TRAIN_SHAPES,
-                          seed=0, progress: Progress | None = None) -> TrainResult:
+                          seed=0, progress: Progress | None = None, threads: int | None = 1) -> TrainResult:
     """Train a direction model to maximise the amortized objective over augmented library pairs.
 
     .. math::
@@ -177,6 +178,11 @@ def train_direction_model(model: DirectionModel | dict | None = None, *, steps: 
         Everything random (initial weights, pairs, vMF draws) follows from it.
     progress : callable ``(step, steps, objective)``, optional
         Called after each step; raising :class:`StopTraining` ends training early.
+    threads : int or None
+        torch intra-op threads while training (restored after; None leaves torch's setting). One
+        by default: the tensors are small, so one thread is faster on 2 cores (1.2x to 1.3x idle,
+        far more when the cores are busy), and the result does not depend on the machine's core
+        count (:mod:`swviz._threads`).
 
     Returns
     -------
@@ -188,42 +194,44 @@ def train_direction_model(model: DirectionModel | dict | None = None, *, steps: 
     lo, hi = (int(v) for v in n_points)
     if not 4 <= lo <= hi:
         raise InputError(f"n_points must be a range (lo, hi) with 4 <= lo <= hi; got {n_points}")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
-    torch_gen = torch.Generator().manual_seed(int(seed))
-    if model is None or isinstance(model, dict):
-        config = model or {"kind": "efficient", "dim": 3}
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=torch_gen)))
-            model = build_model(config)
-    if model.dim != 3:
-        raise InputError(f"library pairs are 3D; the model is for d = {model.dim}")
-    sampler = PairSampler(shapes, seed=rng)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    t0 = time.perf_counter()
-    stopped = False
-    model.train()
-    for step in range(steps):
-        n = int(rng.integers(lo, hi + 1))
-        x, y = sampler.batch(batch, n)
-        x, y = _normalised(x, y)
-        value = amortized_objective(model, x, y, kind=objective, kappa=kappa, n_projections=n_projections, p=p,
-                                    rng=rng)
-        opt.zero_grad()
-        (-value).backward()
-        opt.step()
-        history.append((step + 1, float(value.detach())))
-        if progress is not None:
-            try:
-                progress(step + 1, steps, history[-1][1])
-            except StopTraining:
-                stopped = True
-                break
-    model.eval()
-    return TrainResult(model, np.asarray(history, dtype=float).reshape(-1, 2), time.perf_counter() - t0, stopped,
-                       {"steps": steps, "batch": batch, "n_points": [lo, hi], "objective": objective,
-                        "kappa": kappa, "n_projections": n_projections, "p": p, "lr": lr, "shapes": list(shapes),
-                        "seed": int(seed)})
+    threads = check_threads(threads)
+    with torch_threads(threads):
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
+        torch_gen = torch.Generator().manual_seed(int(seed))
+        if model is None or isinstance(model, dict):
+            config = model or {"kind": "efficient", "dim": 3}
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=torch_gen)))
+                model = build_model(config)
+        if model.dim != 3:
+            raise InputError(f"library pairs are 3D; the model is for d = {model.dim}")
+        sampler = PairSampler(shapes, seed=rng)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        history = []
+        t0 = time.perf_counter()
+        stopped = False
+        model.train()
+        for step in range(steps):
+            n = int(rng.integers(lo, hi + 1))
+            x, y = sampler.batch(batch, n)
+            x, y = _normalised(x, y)
+            value = amortized_objective(model, x, y, kind=objective, kappa=kappa, n_projections=n_projections, p=p,
+                                        rng=rng)
+            opt.zero_grad()
+            (-value).backward()
+            opt.step()
+            history.append((step + 1, float(value.detach())))
+            if progress is not None:
+                try:
+                    progress(step + 1, steps, history[-1][1])
+                except StopTraining:
+                    stopped = True
+                    break
+        model.eval()
+        return TrainResult(model, np.asarray(history, dtype=float).reshape(-1, 2), time.perf_counter() - t0, stopped,
+                           {"steps": steps, "batch": batch, "n_points": [lo, hi], "objective": objective,
+                            "kappa": kappa, "n_projections": n_projections, "p": p, "lr": lr, "shapes": list(shapes),
+                            "seed": int(seed)})
 
 
 #: The shipped default's recipe (``python -m swviz.amortized train-default``): one efficient-attention

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._threads import torch_threads
 from .._validation import InputError, as_points, check_count
 from ..autodiff import check_device
 from ..shapes.shape import Shape
@@ -30,7 +30,8 @@ OPTIONS = MappingProxyType({
     "metrics": (True, "compute the metrics at each recorded step"),
     "n_eval": (4096, "surface samples on each side for the metrics"),
     "threads": (1, "torch intra-op threads during the run (restored after); the MLP's small products run slower "
-                   "threaded"),
+                   "threaded: an RK4 step on 162 points, forward and backward, 35x slower with 2 threads on busy "
+                   "cores (swviz._threads)"),
 })
 
 
@@ -312,25 +313,9 @@ def deform(
         def forward():
             return x0 + disp
 
-    with _threads(opts["threads"]):
+    with torch_threads(opts["threads"]):
         return _optimise(forward, params, model, term, x0, src_v, src_f, tgt_v, tgt_f, centre, scale, loss, field,
                          opts, progress)
-
-
-@contextmanager
-def _threads(n: int):
-    """Run with ``n`` torch intra-op threads, restoring the previous count after.
-
-    Measured on two busy cores: an RK4 step of the 64-wide MLP on 162 points, forward and
-    backward, took 35 times longer with 2 threads than with 1 (the products are too small to
-    split). The count is process-wide while the run lasts.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _optimise(forward, params, model, term, x0, src_v, src_f, tgt_v, tgt_f, centre, scale, loss, field, opts,

@@ -30,6 +30,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .._threads import check_threads, torch_threads
 from .._validation import InputError, as_points, check_count, check_directions, check_pair, rng_from
 from ..autodiff import check_device, slice_wpp
 from ..estimators import CombineOptions, Estimator, Moments, get_estimator
@@ -385,6 +386,7 @@ def gradient_flow(
     device="cpu",
     progress: Progress | None = None,
     w2_steps=None,
+    threads: int | None = 1,
 ) -> FlowResult:
     """Carry a point cloud onto a target by Euler steps on an estimated sliced loss.
 
@@ -432,6 +434,11 @@ def gradient_flow(
         Steps at which to compute ``W_2^2`` (added to the recorded frames); default: every
         recorded step; an empty sequence computes none. Exact OT costs about 0.05 s at 512 points
         and 1 s at 2048.
+    threads : int or None
+        torch intra-op threads while the flow runs (restored after; ``None`` leaves torch's
+        setting). One by default: a step's tensors are small, and torch's split of them over
+        several threads made UCV steps 2.5x slower on 2 idle cores and 5x on busy ones
+        (:mod:`swviz._threads`).
 
     Returns
     -------
@@ -447,10 +454,12 @@ def gradient_flow(
     True
     """
     x0, y, a, b = check_pair(x0, y, a, b)
+    threads = check_threads(threads)
     run = _common(x0.shape[1], estimator=estimator, n_projections=n_projections, n_steps=n_steps,
                   record_every=record_every, w2_steps=w2_steps, step_size=step_size, loss=loss, device=device,
                   cv_ridge=cv_ridge, seed=seed)
-    return _run(x0, Carrier(x0.shape[0], a), y, a, b, progress=progress, faces=None, **run)
+    with torch_threads(threads):
+        return _run(x0, Carrier(x0.shape[0], a), y, a, b, progress=progress, faces=None, **run)
 
 
 def mesh_flow(
@@ -473,6 +482,7 @@ def mesh_flow(
     device="cpu",
     progress: Progress | None = None,
     w2_steps=None,
+    threads: int | None = 1,
 ) -> FlowResult:
     """Deform a mesh onto a target by the gradient flow of its vertices; faces are kept.
 
@@ -495,7 +505,7 @@ def mesh_flow(
         stays clean (the shape does not shrink, unlike smoothing the positions). 0 turns it
         off; about 1 to 20 is useful, larger is smoother and slower to fit detail.
     estimator, n_projections, step_size, n_steps, seed, record_every, loss, cv_ridge, device,
-    progress, w2_steps
+    progress, w2_steps, threads
         As in :func:`gradient_flow`; ``W_2^2`` is measured on the flowing measure.
 
     Returns
@@ -503,6 +513,7 @@ def mesh_flow(
     FlowResult with ``faces`` set.
     """
     V0, F = check_mesh(vertices, faces)
+    threads = check_threads(threads)
     y = as_points(y, "y")
     if y.shape[1] != 3:
         raise InputError(f"y must have shape (m, 3) for a mesh flow; got {y.shape}")
@@ -518,4 +529,5 @@ def mesh_flow(
     run = _common(3, estimator=estimator, n_projections=n_projections, n_steps=n_steps, record_every=record_every,
                   w2_steps=w2_steps, step_size=step_size, loss=loss, device=device, cv_ridge=cv_ridge, seed=seed)
     carrier, a = mesh_carrier(V0, F, measure, n_samples, s, run["rng"])
-    return _run(V0, carrier, y, a, b, progress=progress, faces=F, **run)
+    with torch_threads(threads):
+        return _run(V0, carrier, y, a, b, progress=progress, faces=F, **run)
