@@ -29,7 +29,7 @@ import numpy as np
 
 from ._validation import InputError, check_count, check_p, rng_from
 from .estimators import CombineOptions, Estimator, Moments, get_estimator
-from .slices import slice_costs
+from .slices import POOL_WORKERS, slice_costs
 
 __all__ = ["check_device", "check_tensor_pair", "slice_wpp", "sw_loss", "sw_objective"]
 
@@ -60,8 +60,15 @@ def _function():
                 xn, yn, tn = x.detach().numpy(), y.detach().numpy(), theta.detach().numpy()
                 an = None if a is None else a.detach().numpy()
                 bn = None if b is None else b.detach().numpy()
+                # the engine's pool only where torch runs one thread: next to torch's own OpenMP
+                # team, which keeps spinning after each torch call, the pool was measured 2x slower
+                # than one thread on two cores; beside one torch thread it sorts halves in parallel
+                # (500 flow steps at n = 1024, L = 100: 2.1 s -> 1.5 s on two cores)
+                pooled = (torch.get_num_threads() == 1 and
+                          tn.shape[0] * (xn.shape[0] + yn.shape[0]) >= _POOL_MIN_VALUES)
                 values, gx, gy = slice_costs(xn, yn, tn, an, bn, p, grad_x=want_x, grad_y=want_y,
-                                             threads=_THREADS, chunk_bytes=_CHUNK_BYTES)
+                                             threads=pooled, parts=POOL_WORKERS if pooled else 1,
+                                             chunk_bytes=_CHUNK_BYTES)
                 values = torch.from_numpy(values)
                 gx = None if gx is None else torch.from_numpy(gx)
                 gy = None if gy is None else torch.from_numpy(gy)
@@ -99,10 +106,9 @@ def _function():
 
 
 _FN = None
-#: Whether the op's numpy forward spreads chunks over the slice engine's thread pool. Off: next to
-#: torch's own OpenMP threads, which keep spinning after each torch call, the pool's threads
-#: were measured 2x slower than one thread on two cores.
-_THREADS = False
+#: Fewest projected values (L x (n + m)) for which the op's forward uses the engine's pool (when
+#: torch runs one thread): below it, handing chunks to threads costs more than it saves.
+_POOL_MIN_VALUES = 40_000
 #: Chunk budget of the op's forward: one chunk for the usual L x n of a flow or a training step.
 _CHUNK_BYTES = 64 * 2**20
 

@@ -51,13 +51,15 @@ __all__ = ["merged_cells", "project", "slice_costs", "sliced_wpp"]
 
 #: Bytes of projected values one chunk may hold (both clouds together).
 CHUNK_BYTES = 4 * 2**20
+#: Threads of the engine's pool (numpy's sort releases the GIL, so chunks sort in parallel).
+POOL_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+        _POOL = ThreadPoolExecutor(max_workers=POOL_WORKERS)
     return _POOL
 
 
@@ -218,6 +220,7 @@ def slice_costs(
     grad_y: bool = False,
     chunk_bytes: int = CHUNK_BYTES,
     threads: bool = True,
+    parts: int = 1,
 ):
     """Per-slice ``W_p^p`` and, on request, its derivatives in the projected atoms.
 
@@ -240,6 +243,9 @@ def slice_costs(
         Memory budget of one chunk of projections; ``L x n`` beyond memory still runs.
     threads : bool
         Spread numpy chunks over a small thread pool.
+    parts : int
+        Split the directions into at least this many chunks (e.g. :data:`POOL_WORKERS`, so that
+        a call within ``chunk_bytes`` still keeps the pool busy).
 
     Returns
     -------
@@ -260,7 +266,7 @@ def slice_costs(
                       for v in _uniform_cells(n, m))
     factor = 1 if (not weighted and n == m) else (3 if not weighted else 12)
     factor += 2 * (grad_x + grad_y)
-    rows = int(max(1, min(L, chunk_bytes // (8 * (n + m) * factor))))
+    rows = int(max(1, min(L, chunk_bytes // (8 * (n + m) * factor), -(-L // max(1, int(parts))))))
     xt, yt = ns.swap_last(x), ns.swap_last(y)
     if not ns.torch:
         # C-contiguous transposes once per call: with a strided x.T, OpenBLAS takes a slow

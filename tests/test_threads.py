@@ -88,3 +88,26 @@ def test_the_flows_reject_a_bad_thread_count_before_any_work():
         swviz.gradient_flow(x, x + 1, step_size=0.1, n_steps=5, record_every=5, threads=0)
     with pytest.raises(ValueError, match="threads must be"):
         load_default().direction(x, x + 1, threads=-2)
+
+
+def test_the_op_gives_the_same_bits_on_the_engine_pool_as_in_one_chunk(two_threads):
+    from swviz.autodiff import slice_wpp
+    from swviz.slices import slice_costs
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(700, 3)), rng.normal(size=(500, 3)) * 1.5
+    th = rng.normal(size=(64, 3))
+    th /= np.linalg.norm(th, axis=1, keepdims=True)
+    whole = slice_costs(x, y, th, grad_x=True, grad_y=True, threads=False, chunk_bytes=1 << 30)
+    split = slice_costs(x, y, th, grad_x=True, grad_y=True, threads=True, parts=4, chunk_bytes=1 << 30)
+    for u, v in zip(whole, split):
+        np.testing.assert_array_equal(u, v)
+    out = {}
+    for threads in (1, 2):  # the op uses the pool only beside one torch thread
+        torch.set_num_threads(threads)
+        xt = torch.tensor(x, requires_grad=True)
+        value = slice_wpp(xt, torch.tensor(y), torch.tensor(th)).square().sum()
+        value.backward()
+        out[threads] = (value.detach().numpy(), xt.grad.numpy())
+    for u, v in zip(out[1], out[2]):
+        np.testing.assert_array_equal(u, v)
