@@ -208,60 +208,54 @@ def sw_align(C0: np.ndarray, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, m
     if not (np.isfinite(tol) and tol >= 0):
         raise InputError(f"tol must be a finite number >= 0; got {tol}")
     threads = check_threads(threads)
-    with torch_threads(threads):
-        return _sw_align(C0, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, mass_y, alpha=alpha, beta=beta,
-                         gamma=gamma, n_projections=n_projections, n_steps=n_steps, lr=lr, seed=seed, loss=loss,
-                         sinkhorn_epsilon=sinkhorn_epsilon, sinkhorn_iter=sinkhorn_iter, tol=tol, window=window)
-
-
-def _sw_align(C0, A_x, A_y, evals_x, evals_y, phi_x, phi_y, mass_x, mass_y, *, alpha, beta, gamma, n_projections,
-              n_steps, lr, seed, loss, sinkhorn_epsilon, sinkhorn_iter, tol, window):
-    """The Adam loop of :func:`sw_align`, on checked settings."""
     import torch
 
-    ky, kx = C0.shape
-    t = {name: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64) for name, a in (
-        ("Ax", A_x), ("Ay", A_y), ("ex", phi_x[:, :kx]), ("ey", phi_y[:, :ky]), ("mx", mass_x), ("my", mass_y))}
-    scale = max(float(evals_x[kx - 1]), float(evals_y[ky - 1]), 1e-12)
-    lx = torch.as_tensor(np.asarray(evals_x[:kx]) / scale)
-    ly = torch.as_tensor(np.asarray(evals_y[:ky]) / scale)
-    comm = (lx[None, :] - ly[:, None]) ** 2  # (k_y, k_x)
-    eye = torch.eye(kx, dtype=torch.float64)
-    C = torch.tensor(C0, dtype=torch.float64, requires_grad=True)
-    m1, m2 = torch.zeros_like(C), torch.zeros_like(C)  # Adam's moment estimates
-    b1, b2, adam_eps = 0.9, 0.999, 1e-8
-    rng = np.random.default_rng(seed)
-    history, sinkhorn_log = [], []
-    if loss == "sinkhorn":  # reg fixed for the run: epsilon times the mean cost at C0 (O(n k), as in sinkhorn_refine)
-        X0 = phi_x[:, :kx] @ np.asarray(C0).T
-        ey0, ax, by = phi_y[:, :ky], mass_x / mass_x.sum(), mass_y / mass_y.sum()
-        reg = float(sinkhorn_epsilon) * float(ax @ (X0**2).sum(1) + by @ (ey0**2).sum(1) - 2 * (ax @ X0) @ (by @ ey0))
-    t0 = time.perf_counter()
-    for step in range(1, n_steps + 1):
-        e = ((C @ t["Ax"] - t["Ay"]) ** 2).sum() + alpha * (C**2 * comm).sum()
-        if beta:
-            e = e + beta * ((C.T @ C - eye) ** 2).sum()
-        if gamma:
-            if loss == "sw":
-                ot_term = sw_alignment_loss(C, t["ex"], t["ey"], t["mx"], t["my"], n_projections=n_projections,
-                                            seed=int(rng.integers(2**31 - 1)))
-            else:
-                ot_term = _sinkhorn_cost(t["ex"] @ C.T, t["ey"], t["mx"], t["my"], reg, sinkhorn_iter, sinkhorn_log)
-            e = e + gamma * ot_term
-        (g,) = torch.autograd.grad(e, C)
-        with torch.no_grad():
-            m1.mul_(b1).add_(g, alpha=1 - b1)
-            m2.mul_(b2).addcmul_(g, g, value=1 - b2)
-            C -= lr * (m1 / (1 - b1**step)) / ((m2 / (1 - b2**step)).sqrt() + adam_eps)
-        history.append(float(e.detach()))
-        if tol and step >= 2 * window:
-            recent, before = np.mean(history[-window:]), np.mean(history[-2 * window:-window])
-            if before - recent < tol * abs(before):
-                break
-    info = {"history": np.asarray(history), "steps": len(history), "seconds": time.perf_counter() - t0}
-    if loss == "sinkhorn":
-        info["sinkhorn"] = sinkhorn_log  # (iterations, dtype) per step
-    return C.detach().numpy(), info
+    with torch_threads(threads):
+        ky, kx = C0.shape
+        t = {name: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64) for name, a in (
+            ("Ax", A_x), ("Ay", A_y), ("ex", phi_x[:, :kx]), ("ey", phi_y[:, :ky]), ("mx", mass_x), ("my", mass_y))}
+        scale = max(float(evals_x[kx - 1]), float(evals_y[ky - 1]), 1e-12)
+        lx = torch.as_tensor(np.asarray(evals_x[:kx]) / scale)
+        ly = torch.as_tensor(np.asarray(evals_y[:ky]) / scale)
+        comm = (lx[None, :] - ly[:, None]) ** 2  # (k_y, k_x)
+        eye = torch.eye(kx, dtype=torch.float64)
+        C = torch.tensor(C0, dtype=torch.float64, requires_grad=True)
+        m1, m2 = torch.zeros_like(C), torch.zeros_like(C)  # Adam's moment estimates
+        b1, b2, adam_eps = 0.9, 0.999, 1e-8
+        rng = np.random.default_rng(seed)
+        history, sinkhorn_log = [], []
+        # reg fixed for the run: epsilon times the mean cost at C0 (O(n k), as in sinkhorn_refine)
+        if loss == "sinkhorn":
+            X0 = phi_x[:, :kx] @ np.asarray(C0).T
+            ey0, ax, by = phi_y[:, :ky], mass_x / mass_x.sum(), mass_y / mass_y.sum()
+            mean_cost = ax @ (X0**2).sum(1) + by @ (ey0**2).sum(1) - 2 * (ax @ X0) @ (by @ ey0)
+            reg = float(sinkhorn_epsilon) * float(mean_cost)
+        t0 = time.perf_counter()
+        for step in range(1, n_steps + 1):
+            e = ((C @ t["Ax"] - t["Ay"]) ** 2).sum() + alpha * (C**2 * comm).sum()
+            if beta:
+                e = e + beta * ((C.T @ C - eye) ** 2).sum()
+            if gamma:
+                if loss == "sw":
+                    ot_term = sw_alignment_loss(C, t["ex"], t["ey"], t["mx"], t["my"], n_projections=n_projections,
+                                                seed=int(rng.integers(2**31 - 1)))
+                else:
+                    ot_term = _sinkhorn_cost(t["ex"] @ C.T, t["ey"], t["mx"], t["my"], reg, sinkhorn_iter, sinkhorn_log)
+                e = e + gamma * ot_term
+            (g,) = torch.autograd.grad(e, C)
+            with torch.no_grad():
+                m1.mul_(b1).add_(g, alpha=1 - b1)
+                m2.mul_(b2).addcmul_(g, g, value=1 - b2)
+                C -= lr * (m1 / (1 - b1**step)) / ((m2 / (1 - b2**step)).sqrt() + adam_eps)
+            history.append(float(e.detach()))
+            if tol and step >= 2 * window:
+                recent, before = np.mean(history[-window:]), np.mean(history[-2 * window:-window])
+                if before - recent < tol * abs(before):
+                    break
+        info = {"history": np.asarray(history), "steps": len(history), "seconds": time.perf_counter() - t0}
+        if loss == "sinkhorn":
+            info["sinkhorn"] = sinkhorn_log  # (iterations, dtype) per step
+        return C.detach().numpy(), info
 
 
 def _sinkhorn_cost(x, y, a, b, reg, n_iter=200, log=None):
