@@ -188,25 +188,46 @@ def _flat(idx: np.ndarray, width: int) -> np.ndarray:
 
 
 def _argsort_rows(v: np.ndarray) -> np.ndarray:
-    """Row-wise argsort of a float64 array (L, n) by one integer sort, about twice as fast.
+    """Row-wise argsort of a float64 array (L, n) by one integer sort, 1.2 to 1.3x faster than
+    ``np.argsort`` (measured on 2 cores at 10^3 to 2 x 10^5 columns).
 
     Each value's order-preserving int64 image gets the column index in its lowest
     ``b = bit_length(n - 1)`` bits, so sorting the keys orders by value and the low bits
-    carry the permutation. Values within ``2^b`` ulps of each other may come out in index
-    order instead; their one-dimensional matchings then differ by an equally optimal choice
-    up to that rounding. Falls back to ``np.argsort`` for more than 2^20 columns.
+    carry the permutation. Values within ``2^b`` ulps of each other share their high bits and
+    come out in index order, which may be the wrong order: a row where two neighbouring keys
+    lie that close is checked on its values and, where it is out of order, put right by a
+    stable sort of its nearly sorted values. The permutation therefore sorts every row exactly, ties in index order
+    (at n = 10^5 one row in fifty had such a pair; a transport gradient taken from the
+    unrepaired order differed from the exact one by 1e-5 of its size). Falls back to
+    ``np.argsort`` for more than 2^18 columns, where close pairs are in every row and the
+    repairs cost more than the integer sort saves (measured: 1.2x faster than ``np.argsort``
+    at 2 x 10^5 columns, 0.9x at 5 x 10^5).
     """
     n = v.shape[-1]
     bits = max(1, (n - 1).bit_length())
-    if bits > 20 or v.dtype != np.float64:
+    if bits > 18 or v.dtype != np.float64:
         return np.argsort(v, axis=-1)
-    k = np.ascontiguousarray(v).view(np.int64).copy()
+    v = np.ascontiguousarray(v)
+    k = v.view(np.int64).copy()
     k ^= (k >> 63) & np.int64(0x7FFFFFFFFFFFFFFF)  # negative floats: flip the magnitude bits
     mask = np.int64((1 << bits) - 1)
     k &= ~mask
     k |= np.arange(n, dtype=np.int64)
     k.sort(axis=-1)
+    # rows where two neighbouring keys may share their high bits (a gap below 2^b; a wrapped,
+    # negative gap is a false alarm the value check clears)
+    near = np.flatnonzero((np.diff(k, axis=-1) <= mask).any(axis=-1)) if n > 1 else ()
     k &= mask
+    if len(near):
+        rows = v[near]
+        order = k[near]
+        ranked = np.take_along_axis(rows, order, -1)
+        wrong = (np.diff(ranked, axis=-1) < 0).any(axis=-1)
+        if wrong.any():
+            # the misplaced values sit inside runs of shared high bits: a stable sort of the nearly
+            # sorted values (timsort, about linear here) puts them right and keeps ties in order
+            fix = np.argsort(ranked[wrong], axis=-1, kind="stable")
+            k[near[wrong]] = np.take_along_axis(order[wrong], fix, -1)
     return k
 
 

@@ -144,9 +144,13 @@ def test_the_model_on_cuda_predicts_the_cpu_direction(pair):
     model = load_default()
     gpu = model.on("cuda")
     assert gpu is not model and next(model.parameters()).device.type == "cpu"  # the model itself stays
-    np.testing.assert_allclose(model.direction(x, y, device="cuda"), model.direction(x, y), atol=1e-10)
+    # float64 predictions agree to rounding; float32 ones (the default) to float32's rounding,
+    # which the two devices' kernels accumulate in different orders (6e-7 seen on an H200)
+    np.testing.assert_allclose(model.direction(x, y, device="cuda", precision="float64"),
+                               model.direction(x, y, precision="float64"), atol=1e-10)
+    np.testing.assert_allclose(model.direction(x, y, device="cuda"), model.direction(x, y), atol=1e-5)
     a, b = amortized_vdsw(x, y, seed=3, device="cuda"), amortized_vdsw(x, y, seed=3)
-    assert a.value == pytest.approx(b.value, rel=1e-8)
+    assert a.value == pytest.approx(b.value, rel=1e-5)
 
 
 # --------------------------------------------------------------------------- values and metricity

@@ -288,3 +288,21 @@ def test_a_flow_on_cuda_matches_the_cpu():
     a = swviz.gradient_flow(x, y, **kw)
     b = swviz.gradient_flow(x, y, device="cuda", **kw)
     np.testing.assert_allclose(b.final, a.final, atol=1e-8)
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-10)
+
+
+@cuda
+@pytest.mark.parametrize("measure", ["vertices", "surface"])
+def test_a_mesh_flow_on_cuda_matches_the_cpu(measure):
+    """The carriers (surface samples, Laplacian smoothing) on the device give the CPU's run."""
+    from swviz.flows import mesh_flow
+    from swviz.shapes import library_shape, sample_shape
+
+    mesh = library_shape("cube")
+    y = sample_shape("sphere", 200, 1) * 1.3
+    kw = dict(measure=measure, n_samples=300, smoothing=5.0, estimator="ucv", n_projections=16, step_size=0.3,
+              n_steps=20, record_every=10, seed=0, w2_steps=[20])
+    a = mesh_flow(mesh.vertices, mesh.faces, y, **kw)
+    b = mesh_flow(mesh.vertices, mesh.faces, y, device="cuda", **kw)
+    np.testing.assert_allclose(b.frames, a.frames, atol=1e-8)
+    np.testing.assert_allclose(b.w2, a.w2, rtol=1e-8)

@@ -249,7 +249,8 @@ class _Step:
 
     def __call__(self, V, theta):
         torch = self.torch
-        Vt = torch.as_tensor(V, dtype=torch.float64, device=self.device).requires_grad_(True)
+        # a fresh leaf: on a GPU, V is already such a tensor and must not start recording a graph
+        Vt = torch.as_tensor(V, dtype=torch.float64, device=self.device).detach().requires_grad_(True)
         th = torch.as_tensor(theta, dtype=torch.float64, device=self.device)
         P = self.carrier.atoms(Vt, self.B)
         w = slice_wpp(P, self.y, th, self.aw, self.b, 2.0)
@@ -301,7 +302,7 @@ def _run(V0, carrier, y, a_atoms, b, *, est, L, h, n_steps, rng, record, w2_step
     d = V0.shape[1]
     step_fn = _Step(carrier, y, b, est, options, loss, device)
     V = np.array(V0, dtype=np.float64) if device.type == "cpu" else step_fn.torch.as_tensor(V0, device=device)
-    to_np = (lambda v: np.array(v)) if device.type == "cpu" else (lambda v: v.cpu().numpy().copy())
+    to_np = (lambda v: np.array(v)) if device.type == "cpu" else (lambda v: v.detach().cpu().numpy().copy())
     B = carrier.B
     atoms_np = (lambda v: v) if B is None else (lambda v: np.asarray(B @ v))
     n_atoms, m = (V0.shape[0] if B is None else B.shape[0]), y.shape[0]
