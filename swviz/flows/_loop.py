@@ -301,7 +301,9 @@ def _run(V0, carrier, y, a_atoms, b, *, est, L, h, n_steps, rng, record, w2_step
     """
     d = V0.shape[1]
     step_fn = _Step(carrier, y, b, est, options, loss, device)
-    V = np.array(V0, dtype=np.float64) if device.type == "cpu" else step_fn.torch.as_tensor(V0, device=device)
+    V = np.array(V0, dtype=np.float64)  # our own copy (a read-only input made torch warn on the GPU)
+    if device.type != "cpu":
+        V = step_fn.torch.as_tensor(V, device=device)
     to_np = (lambda v: np.array(v)) if device.type == "cpu" else (lambda v: v.detach().cpu().numpy().copy())
     B = carrier.B
     atoms_np = (lambda v: v) if B is None else (lambda v: np.asarray(B @ v))
