@@ -134,15 +134,18 @@ class Moments:
             th = ns.asarray(th, like=self.dm)
         return (th @ self.dm) ** 2, (self.dm @ self.dm) / self.dim
 
+    @cached_property
+    def q_up(self):
+        """``Q_up = dm dm' + S_x + S_y``: (d, d)."""
+        return self.dm[:, None] * self.dm[None, :] + self.cov_sum
+
     def control_up(self, theta):
         """Upper control variate ``C_up = (theta' dm)^2 + theta' (S_x + S_y) theta`` and its mean.
 
-        ``E C_up = (|dm|^2 + tr S_x + tr S_y) / d``. Returns ``(c (..., L), mean_c ())`` (Nguyen & Ho
-        2024, Prop. 4).
+        ``E C_up = (|dm|^2 + tr S_x + tr S_y) / d``: one quadratic form ``theta' Q_up theta``.
+        Returns ``(c (..., L), mean_c ())`` (Nguyen & Ho 2024, Prop. 4).
         """
-        c_low, mean_low = self.control_low(theta)
-        c_s, mean_s = quadratic_control(theta, self.cov_sum)
-        return c_low + c_s, mean_low + mean_s
+        return quadratic_control(theta, self.q_up)
 
     def c_low(self, theta):
         """Lower control variate ``(theta' dm)^2``: (..., L, d) -> (..., L)."""
@@ -349,24 +352,32 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0, stderr: bool = True):
     L = w.shape[-1]
     if L < 2:
         return mc_combine(w, options=DEFAULT_OPTIONS if stderr else VALUE_ONLY)
-    # centring C centres D = C - E C alike: one pass of centred moments, few array operations
+    # centring C centres D = C - E C alike; gamma is a ratio of sums (the 1/L cancels), each
+    # sum one fused product: on tensors every operation is an autograd node a flow pays each step
     w_bar = ns.mean(w, -1)
     c_bar = ns.mean(c, -1)
     wc = w - w_bar[..., None]
     dc = c - c_bar[..., None]
-    var_d = ns.mean(dc * dc, -1)
-    # the fallback's test reads values only: no autograd nodes on tensors
-    v, s = ns.detach(var_d), ns.abs(ns.detach(w_bar)) + ns.abs(ns.detach(mean_c))
-    ok = ns.isfinite(v) & (v > (1e-9 * s) ** 2)
-    den = var_d + ridge * ns.mean(wc * wc, -1) if ridge else var_d
-    # a safe denominator where the fallback applies, so that neither value nor gradient is NaN
-    gamma = ns.where(ok, ns.mean(wc * dc, -1) / ns.where(ok, den, 1.0), 0.0)
-    value = w_bar - gamma * (c_bar - mean_c)
+    ssd = ns.rowdot(dc, dc)  # L var(C)
+    den = ssd + ridge * ns.rowdot(wc, wc) if ridge else ssd
+    if w_bar.ndim == 0:
+        # one estimate (a loss, a flow's step): the fallback's test on Python floats
+        v, s = float(ns.detach(ssd)), abs(float(ns.detach(w_bar))) + abs(float(ns.detach(mean_c)))
+        ok = math.isfinite(v) and v > L * (1e-9 * s) ** 2
+        gamma = ns.rowdot(wc, dc) / den if ok else None
+        value = w_bar - gamma * (c_bar - mean_c) if ok else w_bar
+    else:
+        # the fallback's test reads values only: no autograd nodes on tensors
+        v, s = ns.detach(ssd), ns.abs(ns.detach(w_bar)) + ns.abs(ns.detach(mean_c))
+        ok = ns.isfinite(v) & (v > L * (1e-9 * s) ** 2)
+        # a safe denominator where the fallback applies, so that neither value nor gradient is NaN
+        gamma = ns.where(ok, ns.rowdot(wc, dc) / ns.where(ok, den, 1.0), 0.0)
+        value = w_bar - gamma * (c_bar - mean_c)
     if not stderr:
         return value, None
     # residual spread about the fit, one more degree of freedom used by gamma
-    resid = wc - gamma[..., None] * dc
-    dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1))
+    resid = wc if gamma is None else wc - gamma[..., None] * dc
+    dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1)) if w_bar.ndim else float(max(L - 2, 1) if ok else L - 1)
     return value, ns.sqrt(ns.sum(resid * resid, -1) / dof / L)
 
 
