@@ -123,6 +123,24 @@ def test_control_variate_means_are_exact():
     assert m.c_up(th).mean() == pytest.approx(m.mean_c_up(), rel=1e-6)
 
 
+@pytest.mark.parametrize("shift", [0.0, 1.0, 100.0])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_upper_cv_matrix_is_the_sum_of_its_three_terms(shift, weighted):
+    """Q_up is formed as E_x[(x - m_y)(x - m_y)'] + S_y; it must equal dm dm' + S_x + S_y (Prop. 4),
+    also far from the origin, where a difference of second moments would cancel."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(300, 3)) * [1.0, 3.0, 0.2] + shift, rng.normal(size=(200, 3)) * 2 - shift
+    a = rng.random(300) / 150 if weighted else None
+    if a is not None:
+        a /= a.sum()
+    m = Moments(x, y, a, None)
+    ref = np.outer(m.dm, m.dm) + m.cov_x + m.cov_y
+    np.testing.assert_allclose(m.q_up, ref, rtol=1e-13, atol=1e-13 * np.abs(ref).max())
+    theta = uniform(50, 3, np.random.default_rng(1))
+    np.testing.assert_allclose(m.c_up(theta), (theta @ m.dm) ** 2 + np.einsum("li,ij,lj->l", theta, m.cov_x + m.cov_y,
+                                                                            theta), rtol=1e-12)
+
+
 def test_lower_cv_is_exact_for_a_translate(rng):
     x = rng.normal(size=(500, 3)) * [1.0, 2.0, 0.5]
     shift = np.array([1.5, -2.0, 0.7])
