@@ -14,16 +14,18 @@ Measured side by side in one run (machines are noisy: read the ratios):
    engine), the naive baseline.
 3. The same flows against the previous release's closed-form flows, estimator by estimator
    (``--previous REV``, default the last commit before the engine: each estimator's velocity
-   derived by hand). Both run in fresh processes with the same allocator settings, alternately;
-   the old tree is checked out with ``git worktree`` into a temporary folder and removed after.
-   Target: each within 1.3x of the previous release's flow, and under 1 s.
+   derived by hand). Both run in 5 fresh processes each with the same allocator settings,
+   alternately; the old tree is checked out with ``git worktree`` into a temporary folder and
+   removed after. Reported: the ratio of the best times and the ratio of the medians (steadier
+   on a shared machine). Target: each within 1.3x of the previous release's flow, and under 1 s.
 
-Each timing is the best of several runs, interleaved.
+Parts 1 and 2 report the best of several runs, interleaved.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,7 +126,7 @@ def _time_flows(tree: Path, steps: int, env: dict) -> dict:
 def against_previous(rev: str, steps: int, repeats: int) -> None:
     """Part 3: this tree's flows against the flows of ``rev``, in alternating fresh processes."""
     print(f"\n3. {steps} flow steps, n = 1024, L = 100: this tree against {rev}'s closed-form flows "
-          f"(fresh processes, best of {repeats}, alternating)")
+          f"({repeats} fresh processes each, alternating)")
     with tempfile.TemporaryDirectory(prefix="swviz-previous-") as tmp:
         old = Path(tmp) / "tree"
         made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), rev],
@@ -135,20 +137,23 @@ def against_previous(rev: str, steps: int, repeats: int) -> None:
         try:
             # the same allocator settings for both (swviz._malloc sets these in this tree's processes)
             env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": str(64 << 20), "MALLOC_MMAP_THRESHOLD_": str(64 << 20)}
-            best = {"previous": {}, "now": {}}
+            runs: dict = {"previous": {}, "now": {}}
             how = {}
             for _ in range(repeats):
                 for key, tree in (("previous", old), ("now", ROOT)):
                     for est, (sec, grad) in _time_flows(tree, steps, env).items():
-                        best[key][est] = min(best[key].get(est, float("inf")), sec)
+                        runs[key].setdefault(est, []).append(sec)
                         how[key, est] = grad
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], capture_output=True)
-    print(f"{'flow':8s} {'previous s':>11s} {'now s':>7s} {'now/previous':>13s}")
+    # on a shared machine one process can run 30% slower than the next: the medians' ratio is the
+    # steadier reading, the best times' ratio the optimistic one
+    print(f"{'flow':8s} {'previous s':>11s} {'now s':>7s} {'best ratio':>11s} {'median ratio':>13s}")
     for est in FLOW_NAMES:
-        prev, now = best["previous"][est], best["now"][est]
-        ok = now / prev <= 1.3 and now < 1.0
-        print(f"{est:8s} {prev:11.3f} {now:7.3f} {now / prev:13.2f}   [{'ok' if ok else 'OVER'}]  "
+        prev, now = runs["previous"][est], runs["now"][est]
+        best, med = min(now) / min(prev), statistics.median(now) / statistics.median(prev)
+        ok = med <= 1.3 and min(now) < steps / 500  # the target: 500 steps under 1 s
+        print(f"{est:8s} {min(prev):11.3f} {min(now):7.3f} {best:11.2f} {med:13.2f}   [{'ok' if ok else 'OVER'}]  "
               f"previous: {how['previous', est][:60]}")
 
 
@@ -193,7 +198,7 @@ def main() -> None:
     _, z = _closed_form_mc_flow(x, y, 100, 0.1, 20, 0)
     print(f"\nautograd MC flow vs closed form after 20 steps: max |difference| = {np.abs(rr.final - z).max():.2e}")
     if args.previous:
-        against_previous(args.previous, steps, 2 if args.quick else 3)
+        against_previous(args.previous, steps, 2 if args.quick else 5)
 
 
 if __name__ == "__main__":
