@@ -120,6 +120,27 @@ def test_killing_a_worker_mid_study_does_not_change_the_table(local, cfg, client
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it
 
 
+def test_losing_every_worker_at_once_mid_study_does_not_change_the_table(local, cfg, client):
+    """The pairs' arrays must outlive the workers that hold them: the scheduler recomputes them.
+
+    With scattered arrays (before) the study lost them with their last holder (the memory manager
+    drops broadcast replicas no task waits for) and every remaining task of the pair was cancelled."""
+    client.wait_for_workers(2, timeout=60)
+    run = batch.submit_study(batch.plan_study(cfg, chunk=1), client)
+    deadline = time.monotonic() + 60
+    while run.progress()[0] < 5 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert 0 < run.progress()[0] < run.progress()[1]
+    try:
+        client.run(os._exit, 1)  # every worker; their nannies start new ones
+    except Exception:  # noqa: BLE001 - the workers die before they can answer
+        pass
+    res = run.wait()
+    assert res.failures["kind"].isin(["skipped"]).all(), res.failures
+    _same(local.table, res.table)
+    client.wait_for_workers(2, timeout=60)
+
+
 def test_a_translated_pair_from_files_lcv_is_exact(tmp_path):
     """LCV is exact on a translate (every slice is (theta's)^2): zero spread, error only the reference's."""
     x = np.random.default_rng(0).normal(size=(50, 3))

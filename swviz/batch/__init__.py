@@ -16,8 +16,10 @@ Nguyen & Ho, ICLR 2024, see the same directions, as in :func:`swviz.variance_stu
 seed depends on the order of the config's lists, on the chunking or on the cluster, so the
 table is identical however the work is split; only the ``seconds`` column (wall time) varies.
 
-**Data.** The measures of each pair are built once by the caller and scattered to every
-worker once (``client.scatter(..., broadcast=True)``); tasks receive them by reference.
+**Data.** The measures of each pair are built once by the caller, sent as the result of one
+small task per pair and replicated to every worker once (``client.replicate``); tasks receive
+them by reference. Unlike ``client.scatter``'d data, a task's result is recomputed by the
+scheduler if every worker holding it dies.
 
 **Faults.** A task that raises is caught on the worker and reported, with its pair and
 parameters, in :attr:`StudyResult.failures`; the rest of the study finishes. A worker that

@@ -425,6 +425,11 @@ def connect(*, workers: int | None = None, scheduler: str | None = None, timeout
 WORKER_MALLOC_THRESHOLD = 64 << 20
 
 
+def _hold(value):
+    """A value as the result of a task (see :class:`StudyRun`)."""
+    return value
+
+
 class StudyRun:
     """A study submitted to a Dask cluster, polled without blocking (the Studies page) or waited on.
 
@@ -437,9 +442,15 @@ class StudyRun:
         self.plan, self.client, self.t0 = plan, client, time.perf_counter()
         prefix = f"swviz-study-{uuid.uuid4().hex[:10]}"
         cfg = plan.config
-        # each pair's arrays reach every worker once, then travel by reference
-        self.data = data = client.scatter(plan.data, broadcast=True, hash=False)  # own keys: no study shares them
-        cfg_f = client.scatter(cfg, broadcast=True, hash=False)
+        # Each pair's arrays are a task's result (not scattered data): the scheduler keeps the task
+        # and recomputes it if every worker holding the arrays dies. Scattered data cannot be
+        # recomputed, and the scheduler's memory manager drops the replicas that a broadcast made
+        # once no task on that worker waits for them: killing the one holder left then failed
+        # every task of the pair. Replicated once to every worker, they then travel by reference.
+        self.data = data = [client.submit(_hold, arrays, key=f"{prefix}-pair-{j}", pure=False)
+                            for j, arrays in enumerate(plan.data)]
+        cfg_f = client.submit(_hold, cfg, key=f"{prefix}-config", pure=False)
+        client.replicate([*data, cfg_f])
         self.futures = [client.submit(run_task, t, data[t.pair], cfg_f, key=f"{prefix}-{i}", retries=retries,
                                       pure=False) for i, t in enumerate(plan.tasks)]
         self.index = {f.key: i for i, f in enumerate(self.futures)}
