@@ -61,6 +61,11 @@ class _Numpy:
         return v
 
     @staticmethod
+    def on_host(v) -> bool:
+        """Whether reading ``v``'s values is free (numpy: always; a tensor: when on the CPU)."""
+        return True
+
+    @staticmethod
     def trace(A):
         """Trace of the last two axes: (..., k, k) -> (...,)."""
         return np.trace(A, axis1=-2, axis2=-1)
@@ -275,6 +280,10 @@ class _Torch:
 
     def detach(self, v):
         return v.detach() if isinstance(v, self.t.Tensor) else v
+
+    def on_host(self, v) -> bool:
+        # reading a GPU tensor's value waits for the device
+        return not isinstance(v, self.t.Tensor) or v.device.type == "cpu"
 
     def trace(self, A):
         return A.diagonal(dim1=-2, dim2=-1).sum(-1)

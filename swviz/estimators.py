@@ -366,8 +366,9 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0, stderr: bool = True):
     dc = c - c_bar[..., None]
     ssd = ns.rowdot(dc, dc)  # L var(C)
     den = ssd + ridge * ns.rowdot(wc, wc) if ridge else ssd
-    if w_bar.ndim == 0:
-        # one estimate (a loss, a flow's step): the fallback's test on Python floats
+    if w_bar.ndim == 0 and ns.on_host(w_bar):
+        # one estimate (a loss, a flow's step) on the CPU: the fallback's test on Python floats
+        # (on a GPU, reading them would wait for the device; the tensor form below does not)
         v, s = float(ns.detach(ssd)), abs(float(ns.detach(w_bar))) + abs(float(ns.detach(mean_c)))
         ok = math.isfinite(v) and v > L * (1e-9 * s) ** 2
         gamma = ns.rowdot(wc, dc) / den if ok else None
@@ -383,7 +384,10 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0, stderr: bool = True):
         return value, None
     # residual spread about the fit, one more degree of freedom used by gamma
     resid = wc if gamma is None else wc - gamma[..., None] * dc
-    dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1)) if w_bar.ndim else float(max(L - 2, 1) if ok else L - 1)
+    if isinstance(ok, bool):
+        dof = float(max(L - 2, 1) if ok else L - 1)
+    else:
+        dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1))
     return value, ns.sqrt(ns.sum(resid * resid, -1) / dof / L)
 
 
