@@ -201,9 +201,10 @@ def _argsort_rows(v: np.ndarray) -> np.ndarray:
     carry the permutation. Values within ``2^b`` ulps of each other share their high bits and
     come out in index order, which may be the wrong order: a row where two neighbouring keys
     lie that close is checked on its values and, where it is out of order, put right by a
-    stable sort of its nearly sorted values. The permutation therefore sorts every row exactly, ties in index order
-    (at n = 10^5 one row in fifty had such a pair; a transport gradient taken from the
-    unrepaired order differed from the exact one by 1e-5 of its size). Falls back to
+    stable sort of its nearly sorted values. The permutation therefore sorts every row
+    exactly, ties in index order (at n = 10^5 one row in fifty had such a pair; a transport
+    gradient taken from the unrepaired order differed from the exact one by 1e-5 of its
+    size). Falls back to
     ``np.argsort`` for more than 2^18 columns, where close pairs are in every row and the
     repairs cost more than the integer sort saves (measured: 1.2x faster than ``np.argsort``
     at 2 x 10^5 columns, 0.9x at 5 x 10^5).

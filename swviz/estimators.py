@@ -118,11 +118,6 @@ class Moments:
     def dm(self):
         return self.mean_x - self.mean_y
 
-    @cached_property
-    def cov_sum(self):
-        """``S_x + S_y``: (d, d)."""
-        return self.cov_x + self.cov_y
-
     def control_low(self, theta):
         """Lower control variate ``C_low = (theta' dm)^2`` at (..., L, d) directions, and ``E C_low = |dm|^2 / d``.
 
@@ -373,6 +368,7 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0, stderr: bool = True):
         ok = math.isfinite(v) and v > L * (1e-9 * s) ** 2
         gamma = ns.rowdot(wc, dc) / den if ok else None
         value = w_bar - gamma * (c_bar - mean_c) if ok else w_bar
+        dof = float(max(L - 2, 1) if ok else L - 1)
     else:
         # the fallback's test reads values only: no autograd nodes on tensors
         v, s = ns.detach(ssd), ns.abs(ns.detach(w_bar)) + ns.abs(ns.detach(mean_c))
@@ -380,14 +376,11 @@ def cv_combine(w, c, mean_c, ridge: float = 0.0, stderr: bool = True):
         # a safe denominator where the fallback applies, so that neither value nor gradient is NaN
         gamma = ns.where(ok, ns.rowdot(wc, dc) / ns.where(ok, den, 1.0), 0.0)
         value = w_bar - gamma * (c_bar - mean_c)
+        dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1)) if stderr else None
     if not stderr:
         return value, None
     # residual spread about the fit, one more degree of freedom used by gamma
     resid = wc if gamma is None else wc - gamma[..., None] * dc
-    if isinstance(ok, bool):
-        dof = float(max(L - 2, 1) if ok else L - 1)
-    else:
-        dof = ns.where(ok, float(max(L - 2, 1)), float(L - 1))
     return value, ns.sqrt(ns.sum(resid * resid, -1) / dof / L)
 
 

@@ -102,22 +102,32 @@ def test_a_two_worker_cluster_gives_the_identical_table_and_holds_each_pair_once
     _same(local.table, run.wait().table)
 
 
-def test_killing_a_worker_mid_study_does_not_change_the_table(local, cfg, client):
+def _study_surviving_a_kill(local, cfg, client, workers) -> None:
+    """Submit the study, kill ``workers(client)`` once five tasks are done, expect the in-process table."""
+    client.wait_for_workers(2, timeout=60)
     run = batch.submit_study(batch.plan_study(cfg, chunk=1), client)
     deadline = time.monotonic() + 60
     while run.progress()[0] < 5 and time.monotonic() < deadline:
         time.sleep(0.005)
-    busy = [w for w, keys in client.processing().items() if keys]
     done_at_kill, total = run.progress()
-    assert 0 < done_at_kill < total and busy
+    assert 0 < done_at_kill < total
     try:
-        client.run(os._exit, 1, workers=busy[:1])
-    except Exception:  # noqa: BLE001 - the worker dies before it can answer
+        client.run(os._exit, 1, workers=workers(client))
+    except Exception:  # noqa: BLE001 - the workers die before they can answer
         pass
     res = run.wait()
     assert res.failures["kind"].isin(["skipped"]).all(), res.failures
     _same(local.table, res.table)
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts it
+    client.wait_for_workers(2, timeout=60)  # the nannies restart them
+
+
+def test_killing_a_worker_mid_study_does_not_change_the_table(local, cfg, client):
+    def one_busy(c):
+        busy = [w for w, keys in c.processing().items() if keys]
+        assert busy
+        return busy[:1]
+
+    _study_surviving_a_kill(local, cfg, client, one_busy)
 
 
 def test_losing_every_worker_at_once_mid_study_does_not_change_the_table(local, cfg, client):
@@ -125,20 +135,7 @@ def test_losing_every_worker_at_once_mid_study_does_not_change_the_table(local, 
 
     With scattered arrays (before) the study lost them with their last holder (the memory manager
     drops broadcast replicas no task waits for) and every remaining task of the pair was cancelled."""
-    client.wait_for_workers(2, timeout=60)
-    run = batch.submit_study(batch.plan_study(cfg, chunk=1), client)
-    deadline = time.monotonic() + 60
-    while run.progress()[0] < 5 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert 0 < run.progress()[0] < run.progress()[1]
-    try:
-        client.run(os._exit, 1)  # every worker; their nannies start new ones
-    except Exception:  # noqa: BLE001 - the workers die before they can answer
-        pass
-    res = run.wait()
-    assert res.failures["kind"].isin(["skipped"]).all(), res.failures
-    _same(local.table, res.table)
-    client.wait_for_workers(2, timeout=60)
+    _study_surviving_a_kill(local, cfg, client, lambda c: None)  # None: every worker
 
 
 def test_a_translated_pair_from_files_lcv_is_exact(tmp_path):

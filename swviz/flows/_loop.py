@@ -304,7 +304,7 @@ def _run(V0, carrier, y, a_atoms, b, *, est, L, h, n_steps, rng, record, w2_step
     V = np.array(V0, dtype=np.float64)  # our own copy (a read-only input made torch warn on the GPU)
     if device.type != "cpu":
         V = step_fn.torch.as_tensor(V, device=device)
-    to_np = (lambda v: np.array(v)) if device.type == "cpu" else (lambda v: v.detach().cpu().numpy().copy())
+    to_np = (lambda v: np.array(v)) if device.type == "cpu" else (lambda v: v.cpu().numpy().copy())
     B = carrier.B
     atoms_np = (lambda v: v) if B is None else (lambda v: np.asarray(B @ v))
     n_atoms, m = (V0.shape[0] if B is None else B.shape[0]), y.shape[0]
