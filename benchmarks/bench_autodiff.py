@@ -7,7 +7,12 @@ Measured side by side in one run (machines are noisy: read the ratios):
 1. At n = 1024 and 8192, d = 3, L = 100, equal sizes: the op's forward alone (the numpy slice
    engine), its forward plus backward (gradients in x), and a naive torch version (project,
    ``torch.sort``, difference, autograd through the sort's gather). Targets: the backward adds
-   at most 1x the forward; ours at least 3x faster than the naive one.
+   at most 1x the forward; ours at least 3x faster than the naive one. Measured twice: with
+   torch's default intra-op threads (the naive version sorts rows in parallel; our op, beside
+   torch's spinning OpenMP team, sorts on one thread) and with one torch thread, as the flows and
+   trainings run (our op then sorts halves on the engine's small pool). A last line gives this
+   machine's ``np.sort`` against ``torch.sort`` on one thread: the op's lead rests on it (the
+   issue assumed numpy's SIMD sort several times faster; that depends on the CPU).
 2. 500 gradient-flow steps at n = 1024, L = 100 for mc, lcv, ucv and shcv-4 (velocities by
    autograd through ``sw_loss``), against a closed-form Monte Carlo flow written out in numpy
    here (the hand-derived velocity ``(2n/L) sum_l r_l theta_l`` that the flows used before the
@@ -35,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from swviz._threads import torch_threads
 from swviz.autodiff import slice_wpp
 from swviz.flows import gradient_flow
 from swviz.shapes import sample_shape
@@ -79,6 +85,14 @@ def _op(n: int, L: int, repeats: int) -> dict:
     ((xs - torch.sort(theta @ yt.T, dim=1).values) ** 2).mean(dim=1).mean().backward()
     assert torch.allclose(z1.grad, z2.grad, rtol=1e-9, atol=1e-14)
     return _best({"forward": forward, "forward+backward": ours, "naive torch": naive}, repeats)
+
+
+def _sorts(n: int, L: int, repeats: int) -> dict:
+    """Row sorts of an (L, n) float64 array by numpy and by torch (the op's forward is mostly sorting)."""
+    v = np.random.default_rng(1).normal(size=(L, n))
+    vt = torch.from_numpy(v)
+    return _best({"np.sort": lambda: np.sort(v, axis=-1), "torch.sort": lambda: torch.sort(vt, dim=-1)},
+                 max(repeats, 5))
 
 
 def _closed_form_mc_flow(x, y, L, h, steps, seed):
@@ -166,14 +180,22 @@ def main() -> None:
     steps = 100 if args.quick else 500
     print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads\n")
     print(f"1. the slice op, d = 3, L = 100, equal sizes (best of {repeats})")
-    print(f"{'n':>6s} {'forward ms':>11s} {'fwd+bwd ms':>11s} {'naive ms':>9s} {'bwd/fwd':>8s} {'naive/ours':>11s}")
-    for n in (1024, 8192):
-        t = _op(n, 100, repeats)
-        back = (t["forward+backward"] - t["forward"]) / t["forward"]
-        speed = t["naive torch"] / t["forward+backward"]
-        flags = f"{'ok' if back <= 1.0 else 'OVER 1x'}, {'ok' if speed >= 3 else 'UNDER 3x'}"
-        print(f"{n:6d} {1e3 * t['forward']:11.2f} {1e3 * t['forward+backward']:11.2f} {1e3 * t['naive torch']:9.2f} "
-              f"{back:8.2f} {speed:11.2f}   [{flags}]")
+    print(f"{'threads':>8s} {'n':>6s} {'forward ms':>11s} {'fwd+bwd ms':>11s} {'naive ms':>9s} {'bwd/fwd':>8s} "
+          f"{'naive/ours':>11s}")
+    for threads in (torch.get_num_threads(), 1):
+        with torch_threads(threads):
+            for n in (1024, 8192):
+                t = _op(n, 100, repeats)
+                back = (t["forward+backward"] - t["forward"]) / t["forward"]
+                speed = t["naive torch"] / t["forward+backward"]
+                flags = f"{'ok' if back <= 1.0 else 'OVER 1x'}, {'ok' if speed >= 3 else 'UNDER 3x'}"
+                print(f"{threads:8d} {n:6d} {1e3 * t['forward']:11.2f} {1e3 * t['forward+backward']:11.2f} "
+                      f"{1e3 * t['naive torch']:9.2f} {back:8.2f} {speed:11.2f}   [{flags}]")
+    with torch_threads(1):
+        for n in (1024, 8192):
+            t = _sorts(n, 100, repeats)
+            print(f"   this machine, one thread, ({100}, {n}) rows: np.sort {1e3 * t['np.sort']:.2f} ms, "
+                  f"torch.sort {1e3 * t['torch.sort']:.2f} ms ({t['torch.sort'] / t['np.sort']:.2f}x)")
 
     print(f"\n2. {steps} flow steps, n = 1024, d = 3, L = 100 (best of 2, interleaved)")
     x, y = sample_shape("sphere", 1024, 0), sample_shape("torus", 1024, 1)

@@ -25,11 +25,14 @@ clouds' means and covariances (Nguyen & Ho, ICLR 2024) and the spherical-harmoni
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
+from ._threads import blas_threads
 from ._validation import InputError, check_count, check_p, rng_from
 from .estimators import CombineOptions, Estimator, Moments, get_estimator
-from .slices import POOL_WORKERS, slice_costs
+from .slices import BLAS_SPIN_VALUES, POOL_WORKERS, slice_costs
 
 __all__ = ["check_device", "check_tensor_pair", "slice_wpp", "sw_loss", "sw_objective"]
 
@@ -73,9 +76,11 @@ def _function():
                 gx = None if gx is None else torch.from_numpy(gx)
                 gy = None if gy is None else torch.from_numpy(gy)
             else:
+                pooled = False
                 with torch.no_grad():
                     values, gx, gy = slice_costs(x.detach(), y.detach(), theta.detach(), a, b, p,
                                                  grad_x=want_x, grad_y=want_y)
+            ctx.pooled, ctx.values = pooled, theta.shape[0] * (x.shape[0] + y.shape[0])
             ctx.save_for_backward(x if want_theta else None, y if want_theta else None, theta, gx, gy)
             return values
 
@@ -90,13 +95,17 @@ def _function():
                 grad, theta, gx, gy = (None if v is None else v.numpy() for v in (grad, theta, gx, gy))
                 x, y = (None if v is None else v.detach().numpy() for v in (x, y))
             out = [None, None, None]
-            scaled = grad[:, None] * theta  # (L, d): grad_l theta_l
-            if ctx.needs_input_grad[0]:
-                out[0] = gx.T @ scaled  # (n, d): sum_l grad_l g_li theta_l
-            if ctx.needs_input_grad[1]:
-                out[1] = gy.T @ scaled
-            if ctx.needs_input_grad[2]:
-                out[2] = grad[:, None] * (gx @ x + gy @ y)  # (L, d)
+            # beside the pool, one BLAS thread: a threaded product's threads keep spinning and
+            # would take the cores of the next forward's sorts (swviz._threads.blas_threads)
+            spin = ctx.pooled and ctx.values >= BLAS_SPIN_VALUES
+            with blas_threads(1) if spin else nullcontext():
+                scaled = grad[:, None] * theta  # (L, d): grad_l theta_l
+                if ctx.needs_input_grad[0]:
+                    out[0] = gx.T @ scaled  # (n, d): sum_l grad_l g_li theta_l
+                if ctx.needs_input_grad[1]:
+                    out[1] = gy.T @ scaled
+                if ctx.needs_input_grad[2]:
+                    out[2] = grad[:, None] * (gx @ x + gy @ y)  # (L, d)
             if cpu:
                 out = [None if v is None else torch.from_numpy(np.ascontiguousarray(v)) for v in out]
             return out[0], out[1], out[2], None, None, None

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import swviz
-from swviz._threads import check_threads, torch_threads
+from swviz._threads import blas_threads, check_threads, torch_threads
 from swviz.amortized import load_default
 
 
@@ -110,4 +110,85 @@ def test_the_op_gives_the_same_bits_on_the_engine_pool_as_in_one_chunk(two_threa
         value.backward()
         out[threads] = (value.detach().numpy(), xt.grad.numpy())
     for u, v in zip(out[1], out[2]):
+        np.testing.assert_array_equal(u, v)
+
+
+# --------------------------------------------------------------------------- BLAS threads beside the engine's pool
+
+
+def _blas_counts() -> set:
+    from threadpoolctl import threadpool_info
+
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+@pytest.fixture
+def blas_count():
+    """BLAS's own thread count (one value for every BLAS library loaded); skips where it is one."""
+    counts = _blas_counts()
+    if len(counts) != 1 or counts == {1}:
+        pytest.skip(f"needs BLAS libraries that thread (threadpoolctl sees counts {counts or 'none'})")
+    return counts
+
+
+def test_blas_count_is_one_inside_and_restored_after_even_across_threads(blas_count):
+    with blas_threads(1):
+        assert _blas_counts() == {1}
+        with blas_threads(1):
+            pass
+        assert _blas_counts() == {1}  # the inner block does not restore early
+    assert _blas_counts() == blas_count
+    # overlapping blocks of two threads (A in, B in, A out, B out): one count throughout, and the
+    # original count after (B, the last to leave, restores what A found)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with blas_threads(1):
+            seen["a inside"] = _blas_counts()
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with blas_threads(1):
+            b_in.set()
+            a_out.wait(5)
+            seen["b inside, after a left"] = _blas_counts()
+
+    ta, tb = threading.Thread(target=a), threading.Thread(target=b)
+    ta.start(), tb.start()
+    ta.join(10), tb.join(10)
+    assert seen == {"a inside": {1}, "b inside, after a left": {1}}
+    assert _blas_counts() == blas_count
+    with pytest.raises(RuntimeError, match="boom"), blas_threads(1):
+        raise RuntimeError("boom")
+    assert _blas_counts() == blas_count
+
+
+@pytest.mark.parametrize("n, one_thread", [(6000, True), (500, False)])
+def test_the_pool_projects_on_one_blas_thread_where_blas_would_thread(blas_count, monkeypatch, n, one_thread):
+    import swviz.slices as slices
+
+    L = 100
+    assert (L * 2 * n >= slices.BLAS_SPIN_VALUES) is one_thread
+    seen = []
+    real = slices._chunk
+
+    def spy(*args, **kw):
+        seen.append(_blas_counts())
+        return real(*args, **kw)
+
+    monkeypatch.setattr(slices, "_chunk", spy)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    theta = swviz.directions.uniform(L, 3, np.random.default_rng(1))
+    pooled = slices.slice_costs(x, y, theta, grad_x=True, threads=True, parts=4)
+    assert len(seen) >= 4 and all(c == ({1} if one_thread else blas_count) for c in seen)
+    seen.clear()
+    serial = slices.slice_costs(x, y, theta, grad_x=True, threads=False, parts=1)
+    assert seen and all(c == blas_count for c in seen)  # chunks in the calling thread: BLAS as it was
+    assert _blas_counts() == blas_count
+    for u, v in zip(pooled[:2], serial[:2]):
         np.testing.assert_array_equal(u, v)
