@@ -16,6 +16,12 @@ The clock starts before navigation and stops when the page's first Plotly chart 
 (its ``.main-svg`` exists). Times are medians over ``--repeats``; ratios are to the bare
 page's median, measured in the same loop. Machines are noisy: compare the ratios.
 
+Reading the figures: Playwright sees the chart only when the page's main thread is next free,
+and a page's charts insert their SVGs in the same instant (seen with a MutationObserver), so the
+clock counts the render work of every chart on the page, not the first one alone. Measured
+against the bare page on 2 cores: a page with only the Flow page's three-panel animation 1.27x,
+six widgets and one KaTeX formula 1.27x, and each further chart about 0.15-0.2x more.
+
     .venv/bin/python benchmarks/bench_pages.py [--repeats 3]
 """
 
