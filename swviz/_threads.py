@@ -74,7 +74,6 @@ def torch_threads(n: int | None = 1):
                 torch.set_num_threads(_state["saved"])
 
 
-
 def _blas_call(fn):
     """Run ``fn`` on the one thread that sets BLAS thread counts (threadpoolctl lets only the
     first thread that set OpenBLAS's count set it again; a server's sessions are many threads)."""

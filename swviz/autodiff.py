@@ -25,14 +25,11 @@ clouds' means and covariances (Nguyen & Ho, ICLR 2024) and the spherical-harmoni
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 
-from ._threads import blas_threads
 from ._validation import InputError, check_count, check_p, rng_from
 from .estimators import CombineOptions, Estimator, Moments, get_estimator
-from .slices import BLAS_SPIN_VALUES, POOL_WORKERS, slice_costs
+from .slices import POOL_WORKERS, pool_blas, slice_costs
 
 __all__ = ["check_device", "check_tensor_pair", "slice_wpp", "sw_loss", "sw_objective"]
 
@@ -80,7 +77,8 @@ def _function():
                 with torch.no_grad():
                     values, gx, gy = slice_costs(x.detach(), y.detach(), theta.detach(), a, b, p,
                                                  grad_x=want_x, grad_y=want_y)
-            ctx.pooled, ctx.values = pooled, theta.shape[0] * (x.shape[0] + y.shape[0])
+            # the backward's products run beside the next forward's pool: the same BLAS setting
+            ctx.pooled_values = theta.shape[0] * (x.shape[0] + y.shape[0]) if pooled else 0
             ctx.save_for_backward(x if want_theta else None, y if want_theta else None, theta, gx, gy)
             return values
 
@@ -95,10 +93,7 @@ def _function():
                 grad, theta, gx, gy = (None if v is None else v.numpy() for v in (grad, theta, gx, gy))
                 x, y = (None if v is None else v.detach().numpy() for v in (x, y))
             out = [None, None, None]
-            # beside the pool, one BLAS thread: a threaded product's threads keep spinning and
-            # would take the cores of the next forward's sorts (swviz._threads.blas_threads)
-            spin = ctx.pooled and ctx.values >= BLAS_SPIN_VALUES
-            with blas_threads(1) if spin else nullcontext():
+            with pool_blas(ctx.pooled_values):
                 scaled = grad[:, None] * theta  # (L, d): grad_l theta_l
                 if ctx.needs_input_grad[0]:
                     out[0] = gx.T @ scaled  # (n, d): sum_l grad_l g_li theta_l

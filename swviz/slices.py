@@ -63,6 +63,13 @@ _POOL: ThreadPoolExecutor | None = None
 BLAS_SPIN_VALUES = 2**20
 
 
+def pool_blas(values: int):
+    """The BLAS setting for pool work on ``values`` projected values: one thread from
+    :data:`BLAS_SPIN_VALUES` on (its spinning threads would take the cores the pool sorts on,
+    :func:`swviz._threads.blas_threads`), BLAS's own below."""
+    return blas_threads(1) if values >= BLAS_SPIN_VALUES else nullcontext()
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
@@ -288,9 +295,7 @@ def slice_costs(
     if len(starts) == 1:
         return work(0)
     if threads and not ns.torch:
-        # one BLAS thread beside the pool where BLAS would thread the products: its spinning
-        # threads would take the cores the pool sorts on (swviz._threads.blas_threads)
-        with blas_threads(1) if L * (n + m) >= BLAS_SPIN_VALUES else nullcontext():
+        with pool_blas(L * (n + m)):
             parts = list(_pool().map(work, starts))
     else:
         parts = [work(s) for s in starts]

@@ -36,29 +36,36 @@ def test_the_count_is_restored_after_an_error(two_threads):
     assert torch.get_num_threads() == 2
 
 
-def test_overlapping_blocks_of_two_threads_restore_the_original_count(two_threads):
-    # A enters, B enters, A leaves, B leaves: with save-and-restore per block, B would restore
-    # the 1 it found and leave the process single-threaded for good
+def _overlapping_blocks(block, read) -> dict:
+    """Thread A enters ``block()``, B enters, A leaves, B leaves; ``read()`` inside each, B's after A left."""
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
     seen = {}
 
     def a():
-        with torch_threads(1):
+        with block():
+            seen["a inside"] = read()
             a_in.set()
             b_in.wait(5)
         a_out.set()
 
     def b():
         a_in.wait(5)
-        with torch_threads(1):
+        with block():
             b_in.set()
             a_out.wait(5)
-            seen["b inside, after a left"] = torch.get_num_threads()
+            seen["b inside, after a left"] = read()
 
     ta, tb = threading.Thread(target=a), threading.Thread(target=b)
     ta.start(), tb.start()
     ta.join(10), tb.join(10)
-    assert seen == {"b inside, after a left": 1}
+    return seen
+
+
+def test_overlapping_blocks_of_two_threads_restore_the_original_count(two_threads):
+    # A enters, B enters, A leaves, B leaves: with save-and-restore per block, B would restore
+    # the 1 it found and leave the process single-threaded for good
+    seen = _overlapping_blocks(lambda: torch_threads(1), torch.get_num_threads)
+    assert seen["b inside, after a left"] == 1
     assert torch.get_num_threads() == 2
 
 
@@ -140,26 +147,7 @@ def test_blas_count_is_one_inside_and_restored_after_even_across_threads(blas_co
     assert _blas_counts() == blas_count
     # overlapping blocks of two threads (A in, B in, A out, B out): one count throughout, and the
     # original count after (B, the last to leave, restores what A found)
-    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
-    seen = {}
-
-    def a():
-        with blas_threads(1):
-            seen["a inside"] = _blas_counts()
-            a_in.set()
-            b_in.wait(5)
-        a_out.set()
-
-    def b():
-        a_in.wait(5)
-        with blas_threads(1):
-            b_in.set()
-            a_out.wait(5)
-            seen["b inside, after a left"] = _blas_counts()
-
-    ta, tb = threading.Thread(target=a), threading.Thread(target=b)
-    ta.start(), tb.start()
-    ta.join(10), tb.join(10)
+    seen = _overlapping_blocks(lambda: blas_threads(1), _blas_counts)
     assert seen == {"a inside": {1}, "b inside, after a left": {1}}
     assert _blas_counts() == blas_count
     with pytest.raises(RuntimeError, match="boom"), blas_threads(1):
